@@ -1,0 +1,131 @@
+//! The configuration file as written: serde types that refuse unknown keys.
+//!
+//! Every scalar stays close to its textual form (durations and enums as strings) so that
+//! `validate` can report each problem with its key path instead of stopping at the
+//! first serde error.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+    pub mode: Option<String>,
+    pub shutdown_delay: Option<String>,
+    pub shutdown_timeout: Option<String>,
+    pub upstream: Option<RawUpstream>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub issuers: Vec<RawIssuer>,
+    #[serde(default)]
+    pub jwks: RawJwks,
+    #[serde(default)]
+    pub token: RawToken,
+    #[serde(default)]
+    pub identity: RawIdentity,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+/// `[upstream]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub url: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub timeout: Option<String>,
+    pub ca_file: Option<String>,
+    pub http2: Option<bool>,
+}
+
+/// `[limits]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_connections: Option<u64>,
+    pub max_header_bytes: Option<u64>,
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+}
+
+/// `[tls]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+/// One `[[issuers]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuer {
+    pub name: Option<String>,
+    pub region: Option<String>,
+    pub user_pool_id: Option<String>,
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    pub token_use: Option<Vec<String>>,
+    pub issuer: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub issuer_format: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+}
+
+/// `[jwks]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwks {
+    pub refresh_interval: Option<String>,
+    pub min_refetch_interval: Option<String>,
+    pub fetch_timeout: Option<String>,
+}
+
+/// `[token]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub leeway: Option<String>,
+    #[serde(default)]
+    pub cookies: Vec<String>,
+    pub amplify_cookies: Option<bool>,
+    pub strip_authorization: Option<bool>,
+    pub cache_size: Option<u64>,
+}
+
+/// `[identity]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    pub header_prefix: Option<String>,
+    pub claims_header: Option<bool>,
+    #[serde(default)]
+    pub claim_headers: BTreeMap<String, String>,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub path: Option<String>,
+    pub methods: Option<Vec<String>>,
+    pub host: Option<String>,
+    pub auth: Option<String>,
+    #[serde(default)]
+    pub groups_any: Vec<String>,
+    #[serde(default)]
+    pub groups_all: Vec<String>,
+    #[serde(default)]
+    pub scopes_any: Vec<String>,
+    #[serde(default)]
+    pub scopes_all: Vec<String>,
+    #[serde(default)]
+    pub token_use: Vec<String>,
+    #[serde(default)]
+    pub issuers: Vec<String>,
+}

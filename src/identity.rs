@@ -1,0 +1,244 @@
+//! Identity headers: strip every client-sent spelling, then set the verified ones.
+//!
+//! Threat: a client forging identity (`X-Auth-Sub: admin`) in any spelling a backend
+//! might fold into the real header: other case, `_` or `.` for `-` (many frameworks,
+//! CGI and WSGI among them, map `X_Auth_Sub` onto `X-Auth-Sub`). Names are therefore
+//! compared in one folded form, and `Connection: X-Auth-Sub` (which would make a
+//! well-meaning hop drop the header we set) is refused.
+
+use crate::config::IdentitySettings;
+use crate::verify::Claims;
+use base64::Engine;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// A header name in the form names are compared in: lower-case, `_` and `.` as `-`.
+pub fn fold_name(name: &str) -> String {
+    name.bytes().map(|b| char::from(fold_byte(b))).collect()
+}
+
+fn fold_byte(b: u8) -> u8 {
+    match b {
+        b'_' | b'.' => b'-',
+        _ => b.to_ascii_lowercase(),
+    }
+}
+
+/// Whether `name` folds to something starting with `folded_prefix` (already folded).
+fn folded_starts_with(name: &[u8], folded_prefix: &[u8]) -> bool {
+    name.len() >= folded_prefix.len()
+        && name
+            .iter()
+            .zip(folded_prefix)
+            .all(|(&a, &b)| fold_byte(a) == b)
+}
+
+fn folded_eq(name: &[u8], folded: &[u8]) -> bool {
+    name.len() == folded.len() && folded_starts_with(name, folded)
+}
+
+/// A request that tries to have an identity header removed by the next hop.
+#[derive(Debug, thiserror::Error)]
+#[error("the Connection header names an identity header")]
+pub struct ConnectionNamesIdentity;
+
+/// The identity header plan, computed once per config.
+#[derive(Debug)]
+pub struct IdentityHeaders {
+    prefix: String,
+    claims_header: bool,
+    claim_headers: Vec<(String, HeaderName, String)>,
+    names: Names,
+}
+
+/// The `X-Auth-*` names, built from the configured prefix.
+#[derive(Debug)]
+struct Names {
+    sub: HeaderName,
+    username: HeaderName,
+    email: HeaderName,
+    groups: HeaderName,
+    scopes: HeaderName,
+    client_id: HeaderName,
+    token_use: HeaderName,
+    issuer: HeaderName,
+    claims: HeaderName,
+}
+
+impl Names {
+    fn new(prefix: &str) -> Self {
+        let name = |suffix: &str| {
+            HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes())
+                .unwrap_or(HeaderName::from_static("x-auth-invalid"))
+        };
+        Names {
+            sub: name("sub"),
+            username: name("username"),
+            email: name("email"),
+            groups: name("groups"),
+            scopes: name("scopes"),
+            client_id: name("client-id"),
+            token_use: name("token-use"),
+            issuer: name("issuer"),
+            claims: name("claims"),
+        }
+    }
+}
+
+impl IdentityHeaders {
+    /// Builds the plan for a validated `[identity]` section.
+    pub fn new(settings: &IdentitySettings) -> Self {
+        IdentityHeaders {
+            prefix: settings.header_prefix.clone(),
+            claims_header: settings.claims_header,
+            claim_headers: settings
+                .claim_headers
+                .iter()
+                .map(|(claim, name)| (claim.clone(), name.clone(), fold_name(name.as_str())))
+                .collect(),
+            names: Names::new(&settings.header_prefix),
+        }
+    }
+
+    /// Whether a header name, in any spelling, is one cognigate alone may set.
+    pub fn is_protected(&self, name: &str) -> bool {
+        let name = name.as_bytes();
+        folded_starts_with(name, self.prefix.as_bytes())
+            || self
+                .claim_headers
+                .iter()
+                .any(|(_, _, folded)| folded_eq(name, folded.as_bytes()))
+    }
+
+    /// Refuses a `Connection` header naming a protected header.
+    pub fn check_connection(&self, headers: &HeaderMap) -> Result<(), ConnectionNamesIdentity> {
+        let named = headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| self.is_protected(token.trim()));
+        if named {
+            Err(ConnectionNamesIdentity)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Removes every protected header, in one pass over the names.
+    pub fn strip(&self, headers: &mut HeaderMap) {
+        let doomed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| self.is_protected(name.as_str()))
+            .cloned()
+            .collect();
+        for name in doomed {
+            headers.remove(&name);
+        }
+    }
+
+    /// Sets the verified identity. Call after [`strip`](Self::strip). A claim value that
+    /// cannot be a header value (a control character) leaves its header unset.
+    pub fn set(&self, headers: &mut HeaderMap, claims: &Claims, issuer_name: &str) {
+        let n = &self.names;
+        put(headers, &n.sub, Some(claims.sub.as_str()));
+        put(headers, &n.username, claims.username());
+        put(headers, &n.email, claims.email.as_deref());
+        if !claims.groups.is_empty() {
+            put(headers, &n.groups, Some(claims.groups.join(",").as_str()));
+        }
+        put(headers, &n.scopes, claims.scope.as_deref());
+        put(headers, &n.client_id, claims.client());
+        put(headers, &n.token_use, Some(claims.token_use.as_str()));
+        put(headers, &n.issuer, Some(issuer_name));
+        if self.claims_header {
+            put(headers, &n.claims, Some(claims.payload_b64()));
+        }
+        for (claim, name, _) in &self.claim_headers {
+            if let Some(value) = claims.claim_text(claim) {
+                put(headers, name, Some(&value));
+            }
+        }
+    }
+}
+
+fn put(headers: &mut HeaderMap, name: &HeaderName, value: Option<&str>) {
+    if let Some(Ok(value)) = value.map(HeaderValue::from_str) {
+        headers.insert(name.clone(), value);
+    }
+}
+
+/// base64url without padding, as `X-Auth-Claims` carries the payload.
+pub fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn plan() -> IdentityHeaders {
+        IdentityHeaders::new(&IdentitySettings {
+            header_prefix: fold_name("X-Auth-"),
+            claims_header: true,
+            claim_headers: vec![(
+                "custom:tenant".into(),
+                HeaderName::from_static("x-tenant-id"),
+            )],
+        })
+    }
+
+    #[test]
+    fn protected_in_every_spelling() {
+        let p = plan();
+        for name in [
+            "x-auth-sub",
+            "X-AUTH-SUB",
+            "x_auth_sub",
+            "x.auth.sub",
+            "X_Auth-Groups",
+            "x-tenant-id",
+            "X_TENANT_ID",
+        ] {
+            assert!(p.is_protected(name), "{name}");
+        }
+        for name in [
+            "x-authz",
+            "x-auth",
+            "x-tenant-idx",
+            "authorization",
+            "x-forwarded-for",
+        ] {
+            assert!(!p.is_protected(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn strip_removes_all_spellings_and_keeps_the_rest() {
+        let p = plan();
+        let mut h = HeaderMap::new();
+        h.insert("x-auth-sub", HeaderValue::from_static("admin"));
+        h.append("x_auth_groups", HeaderValue::from_static("admin"));
+        h.insert("x.tenant.id", HeaderValue::from_static("t1"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        p.strip(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn connection_naming_identity_is_refused() {
+        let p = plan();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, X_Auth_Sub"),
+        );
+        assert!(p.check_connection(&h).is_err());
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, upgrade"),
+        );
+        assert!(p.check_connection(&h).is_ok());
+    }
+}

@@ -1,0 +1,17 @@
+//! cognigate: an authenticating reverse proxy for Amazon Cognito (and OIDC) JWTs.
+//!
+//! Dependencies point down only: `app -> server -> proxy -> {verify, policy, identity}`;
+//! `verify -> jwks`. `config`, `policy`, `verify` and `identity` are plain functions over
+//! data; only `app` and `server` spawn tasks.
+
+pub mod app;
+pub mod commands;
+pub mod config;
+pub mod identity;
+pub mod jwks;
+pub mod mint;
+pub mod policy;
+pub mod proxy;
+pub mod server;
+pub mod telemetry;
+pub mod verify;

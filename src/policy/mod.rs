@@ -1,0 +1,15 @@
+//! Route policy: request path normalization, route patterns, the route table compiled
+//! from `[[routes]]`, and the per-route authorization rules.
+//!
+//! Everything here is a plain function over data: no I/O, no tasks, no globals.
+
+mod host;
+pub mod path;
+pub mod pattern;
+pub mod rule;
+pub mod table;
+
+pub use path::{PathError, normalize};
+pub use pattern::{Pattern, PatternError};
+pub use rule::{Forbidden, Subject};
+pub use table::{Mismatch, Route, RouteTable};

@@ -1,0 +1,128 @@
+//! The one map from a refusal to what the client receives: status, RFC 6750
+//! `WWW-Authenticate`, and a JSON body `{"error": ..., "message": ...}`.
+//! Messages name the rule or check that failed, never the token.
+
+use super::body::{ResponseBody, full};
+use crate::policy::Forbidden;
+use crate::verify::AuthError;
+use http::{HeaderValue, Response, StatusCode, header};
+
+const REALM: &str = "Bearer realm=\"cognigate\"";
+
+/// Why cognigate answers a request itself instead of passing it on.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("this route requires a bearer token")]
+    MissingToken,
+    #[error("{0}")]
+    InvalidToken(AuthError),
+    #[error("the signing keys of issuer {0:?} have not loaded yet")]
+    IssuerNotReady(String),
+    #[error("{0}")]
+    Forbidden(Forbidden),
+    #[error("no route matches this request")]
+    NoRoute,
+    #[error("this route is denied")]
+    Denied,
+    #[error("the upstream could not be reached")]
+    Upstream(String),
+    #[error("the upstream did not answer in time")]
+    UpstreamTimeout,
+}
+
+impl Refusal {
+    /// The HTTP status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Refusal::MissingToken | Refusal::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Refusal::IssuerNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Forbidden(_) | Refusal::NoRoute | Refusal::Denied => StatusCode::FORBIDDEN,
+            Refusal::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Refusal::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The fixed label used in logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::BadRequest(_) => "bad_request",
+            Refusal::MissingToken => "missing_token",
+            Refusal::InvalidToken(e) => e.reason(),
+            Refusal::IssuerNotReady(_) => "issuer_not_ready",
+            Refusal::Forbidden(f) => f.reason(),
+            Refusal::NoRoute => "no_route",
+            Refusal::Denied => "denied",
+            Refusal::Upstream(_) => "upstream_error",
+            Refusal::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+
+    /// The `error` field of the JSON body.
+    fn error_code(&self) -> &'static str {
+        match self {
+            Refusal::BadRequest(_) => "bad_request",
+            Refusal::MissingToken => "missing_token",
+            Refusal::InvalidToken(_) => "invalid_token",
+            Refusal::IssuerNotReady(_) => "temporarily_unavailable",
+            Refusal::Forbidden(_) | Refusal::NoRoute | Refusal::Denied => "forbidden",
+            Refusal::Upstream(_) => "bad_gateway",
+            Refusal::UpstreamTimeout => "gateway_timeout",
+        }
+    }
+
+    fn www_authenticate(&self) -> Option<String> {
+        match self {
+            Refusal::MissingToken => Some(REALM.to_owned()),
+            Refusal::InvalidToken(e) => Some(format!(
+                "{REALM}, error=\"invalid_token\", error_description=\"{}\"",
+                quoted_safe(&e.to_string())
+            )),
+            Refusal::Forbidden(_) => Some(format!("{REALM}, error=\"insufficient_scope\"")),
+            _ => None,
+        }
+    }
+
+    /// Renders the refusal as a response carrying `request_id`.
+    pub fn into_response(self, request_id: &HeaderValue) -> Response<ResponseBody> {
+        let body = serde_json::json!({ "error": self.error_code(), "message": self.to_string() });
+        let mut resp = Response::new(full(body.to_string()));
+        *resp.status_mut() = self.status();
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(super::headers::X_REQUEST_ID, request_id.clone());
+        if let Some(value) = self
+            .www_authenticate()
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if matches!(self, Refusal::IssuerNotReady(_)) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if matches!(self, Refusal::BadRequest(_)) {
+            // The request's framing may be what was wrong: never read another from this connection.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+}
+
+/// Makes text safe inside an RFC 9110 quoted-string.
+fn quoted_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == '"' || c == '\\' || c.is_control() {
+                '\''
+            } else {
+                c
+            }
+        })
+        .collect()
+}

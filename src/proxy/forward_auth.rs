@@ -1,0 +1,77 @@
+//! Forward-auth: the original request as the ingress describes it. Traefik sends
+//! `X-Forwarded-Method` / `-Uri` / `-Host`; ingress-nginx `X-Original-Method` /
+//! `X-Original-URL`; Envoy's ext_authz HTTP service sends the request itself.
+
+use super::error::Refusal;
+use http::header::HOST;
+use http::request::Parts;
+use http::{HeaderMap, Method, Uri};
+
+/// The request an ingress asks about.
+#[derive(Debug)]
+pub struct Original {
+    pub method: Method,
+    pub host: Option<String>,
+    /// The raw path, without the query.
+    pub path: String,
+}
+
+/// Reads the original request from the auth check's headers.
+pub fn original_request(parts: &Parts) -> Result<Original, Refusal> {
+    let h = &parts.headers;
+    if let Some(uri) = text(h, "x-forwarded-uri")? {
+        let uri = parse_uri("X-Forwarded-Uri", uri)?;
+        return Ok(Original {
+            method: method(h, "x-forwarded-method")?.unwrap_or_else(|| parts.method.clone()),
+            host: text(h, "x-forwarded-host")?
+                .or(text(h, HOST.as_str())?)
+                .map(str::to_owned),
+            path: uri.path().to_owned(),
+        });
+    }
+    if let Some(url) = text(h, "x-original-url")? {
+        let uri = parse_uri("X-Original-URL", url)?;
+        return Ok(Original {
+            method: method(h, "x-original-method")?.unwrap_or_else(|| parts.method.clone()),
+            host: uri
+                .host()
+                .map(str::to_owned)
+                .or(text(h, HOST.as_str())?.map(str::to_owned)),
+            path: uri.path().to_owned(),
+        });
+    }
+    Ok(Original {
+        method: parts.method.clone(),
+        host: text(h, HOST.as_str())?.map(str::to_owned),
+        path: parts.uri.path().to_owned(),
+    })
+}
+
+fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Refusal> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| Refusal::BadRequest(format!("{name} is not valid text")))
+        })
+        .transpose()
+}
+
+fn method(headers: &HeaderMap, name: &str) -> Result<Option<Method>, Refusal> {
+    text(headers, name)?
+        .map(|m| {
+            Method::from_bytes(m.as_bytes())
+                .map_err(|_| Refusal::BadRequest(format!("{name} is not an HTTP method")))
+        })
+        .transpose()
+}
+
+fn parse_uri(name: &str, value: &str) -> Result<Uri, Refusal> {
+    let uri: Uri = value
+        .parse()
+        .map_err(|_| Refusal::BadRequest(format!("{name} is not a valid URI")))?;
+    if !uri.path().starts_with('/') {
+        return Err(Refusal::BadRequest(format!("{name} has no absolute path")));
+    }
+    Ok(uri)
+}

@@ -1,0 +1,287 @@
+//! The proxy listener's service: one request in, one response out, one log line.
+
+use super::Snapshot;
+use super::auth::{self, Admitted, Target};
+use super::body::{RequestBody, ResponseBody, full};
+use super::error::Refusal;
+use super::headers;
+use crate::config::Mode;
+use crate::jwks::KeyStore;
+use crate::policy::Route;
+use crate::telemetry::Metrics;
+use arc_swap::ArcSwap;
+use http::header::HOST;
+use http::request::Parts;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The request handler shared by every connection of a listener.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    keys: Arc<KeyStore>,
+    metrics: Arc<Metrics>,
+    /// `http` or `https`: what the client spoke, for `X-Forwarded-Proto`.
+    proto: &'static str,
+}
+
+/// What one request's log line reports besides method and status.
+#[derive(Default)]
+struct Outcome {
+    path: String,
+    route: Option<(usize, String)>,
+    sub: Option<String>,
+    reason: Option<&'static str>,
+}
+
+impl Gate {
+    /// A handler reading config snapshots from `snapshot` and keys from `keys`.
+    pub fn new(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        keys: Arc<KeyStore>,
+        metrics: Arc<Metrics>,
+        proto: &'static str,
+    ) -> Self {
+        Gate {
+            snapshot,
+            keys,
+            metrics,
+            proto,
+        }
+    }
+
+    /// Handles one request from `peer`. `ambiguous_length` is the connection's verdict on
+    /// this request's framing (several lengths, or a length and a transfer coding).
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        ambiguous_length: bool,
+    ) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let snap = self.snapshot.load_full();
+        let request_id = headers::request_id(req.headers());
+        let method = req.method().clone();
+        let mut outcome = Outcome {
+            path: req.uri().path().to_owned(),
+            ..Outcome::default()
+        };
+        let resp = match snap.config.mode {
+            _ if ambiguous_length => {
+                let why = "ambiguous message length: Content-Length with Transfer-Encoding, or more than one Content-Length";
+                refuse(
+                    (None, Refusal::BadRequest(why.into())),
+                    &request_id,
+                    &mut outcome,
+                )
+            }
+            Mode::Proxy => {
+                self.proxy(&snap, req, peer, &request_id, &mut outcome)
+                    .await
+            }
+            Mode::ForwardAuth => self.check(&snap, req, &request_id, &mut outcome).await,
+        };
+        let status = resp.status().as_u16();
+        let elapsed = started.elapsed();
+        self.metrics
+            .observe_request(outcome.route.as_ref().map(|r| r.0), status, elapsed);
+        if let Some(reason) = outcome.reason {
+            self.metrics.auth_failure(reason);
+        }
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: "cognigate::access",
+            request_id = request_id.to_str().unwrap_or(""),
+            %method,
+            path = outcome.path,
+            route = outcome.route.as_ref().map_or("-", |r| r.1.as_str()),
+            status,
+            latency_ms,
+            sub = outcome.sub.as_deref().unwrap_or("-"),
+            reason = outcome.reason.unwrap_or("-"),
+        );
+        resp
+    }
+
+    async fn proxy(
+        &self,
+        snap: &Snapshot,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &HeaderValue,
+        outcome: &mut Outcome,
+    ) -> Response<ResponseBody> {
+        let (mut parts, body) = req.into_parts();
+        let admitted = match self.admit_parts(snap, &parts).await {
+            Ok(a) => a,
+            Err(refused) => return refuse(refused, request_id, outcome),
+        };
+        record(outcome, &admitted);
+        let Some(forwarder) = &snap.forwarder else {
+            return refuse(
+                (None, Refusal::Upstream("no upstream configured".into())),
+                request_id,
+                outcome,
+            );
+        };
+        let host = host_of(&parts);
+        let pq = path_and_query(&parts, admitted.new_path.as_deref());
+        outcome.path = pq.path().to_owned();
+        rewrite_request(snap, &mut parts.headers, &admitted);
+        headers::remove_hop_by_hop(&mut parts.headers);
+        headers::set_forwarded(&mut parts.headers, peer.ip(), self.proto, host, request_id);
+        parts.uri = forwarder.uri_for(pq);
+        let upstream_req =
+            Request::from_parts(parts, RequestBody::new(body, snap.identity.clone()));
+        match forwarder.send(upstream_req).await {
+            Ok(resp) => {
+                let (mut parts, body) = resp.into_parts();
+                headers::remove_hop_by_hop(&mut parts.headers);
+                parts
+                    .headers
+                    .insert(headers::X_REQUEST_ID, request_id.clone());
+                Response::from_parts(parts, ResponseBody::Left(body))
+            }
+            Err(refusal) => {
+                if let Refusal::Upstream(cause) = &refusal {
+                    tracing::warn!(
+                        request_id = request_id.to_str().unwrap_or(""),
+                        cause,
+                        "upstream request failed"
+                    );
+                }
+                refuse((Some(admitted.route), refusal), request_id, outcome)
+            }
+        }
+    }
+
+    /// Forward-auth: the request describes another request (the ingress's); answer
+    /// 200 with identity headers, or the refusal.
+    async fn check(
+        &self,
+        snap: &Snapshot,
+        req: Request<Incoming>,
+        request_id: &HeaderValue,
+        outcome: &mut Outcome,
+    ) -> Response<ResponseBody> {
+        let (parts, _body) = req.into_parts();
+        let original = match super::forward_auth::original_request(&parts) {
+            Ok(o) => o,
+            Err(refusal) => return refuse((None, refusal), request_id, outcome),
+        };
+        outcome.path = original.path.clone();
+        let target = Target {
+            method: &original.method,
+            host: original.host.as_deref(),
+            path: &original.path,
+        };
+        let admitted = match self.admit(snap, target, &parts.headers).await {
+            Ok(a) => a,
+            Err(refused) => return refuse(refused, request_id, outcome),
+        };
+        record(outcome, &admitted);
+        let mut resp = Response::new(full(""));
+        *resp.status_mut() = StatusCode::OK;
+        if let Some(v) = &admitted.principal {
+            snap.identity.set(
+                resp.headers_mut(),
+                &v.claims,
+                &snap.config.issuers[v.issuer_idx].name,
+            );
+        }
+        resp.headers_mut()
+            .insert(headers::X_REQUEST_ID, request_id.clone());
+        resp
+    }
+
+    async fn admit_parts<'s>(
+        &self,
+        snap: &'s Snapshot,
+        parts: &Parts,
+    ) -> Result<Admitted<'s>, auth::Refused<'s>> {
+        let host = host_of(parts);
+        let host = host.as_ref().and_then(|h| h.to_str().ok());
+        let target = Target {
+            method: &parts.method,
+            host,
+            path: parts.uri.path(),
+        };
+        self.admit(snap, target, &parts.headers).await
+    }
+
+    async fn admit<'s>(
+        &self,
+        snap: &'s Snapshot,
+        target: Target<'_>,
+        headers: &HeaderMap,
+    ) -> Result<Admitted<'s>, auth::Refused<'s>> {
+        headers::check_framing(headers).map_err(|r| (None, r))?;
+        snap.identity
+            .check_connection(headers)
+            .map_err(|e| (None, Refusal::BadRequest(e.to_string())))?;
+        auth::admit(snap, &self.keys, target, headers).await
+    }
+}
+
+/// Strip spoofed identity, then set the verified one (STYLE rule 6).
+fn rewrite_request(snap: &Snapshot, headers: &mut HeaderMap, admitted: &Admitted<'_>) {
+    snap.identity.strip(headers);
+    if let Some(v) = &admitted.principal {
+        snap.identity
+            .set(headers, &v.claims, &snap.config.issuers[v.issuer_idx].name);
+        if snap.config.token.strip_authorization {
+            headers.remove(http::header::AUTHORIZATION);
+        }
+    }
+}
+
+fn record(outcome: &mut Outcome, admitted: &Admitted<'_>) {
+    outcome.route = Some((
+        admitted.route.index(),
+        admitted.route.pattern_str().to_owned(),
+    ));
+    outcome.sub = admitted.principal.as_ref().map(|v| v.claims.sub.clone());
+}
+
+fn refuse(
+    (route, refusal): (Option<&Route>, Refusal),
+    request_id: &HeaderValue,
+    outcome: &mut Outcome,
+) -> Response<ResponseBody> {
+    outcome.route = route.map(|r| (r.index(), r.pattern_str().to_owned()));
+    outcome.reason = Some(refusal.reason());
+    refusal.into_response(request_id)
+}
+
+/// `Host`, or the HTTP/2 `:authority`.
+fn host_of(parts: &Parts) -> Option<HeaderValue> {
+    match parts.headers.get(HOST) {
+        Some(host) => Some(host.clone()),
+        None => parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    }
+}
+
+/// The path to forward: the request's own when normalization changed nothing (no copy),
+/// else the normalized one, with the query exactly as the client sent it.
+fn path_and_query(parts: &Parts, new_path: Option<&str>) -> PathAndQuery {
+    let original = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or(PathAndQuery::from_static("/"));
+    let Some(path) = new_path else {
+        return original;
+    };
+    let text = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    PathAndQuery::try_from(text).unwrap_or(original)
+}

@@ -1,0 +1,121 @@
+//! The admin listener: `/livez` (alias `/healthz`), `/readyz`, `/metrics`. Never proxied.
+
+use super::Lifecycle;
+use crate::jwks::KeyStore;
+use crate::proxy::body::{ResponseBody, full};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// What the admin endpoints read.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    pub keys: Arc<KeyStore>,
+    pub lifecycle: Lifecycle,
+    pub metrics: Arc<crate::telemetry::Metrics>,
+    /// Issuer names, by index in the key store.
+    pub issuer_names: Vec<String>,
+}
+
+/// Serves the admin endpoints until `stop` turns true.
+pub async fn serve(listener: TcpListener, state: AdminState, mut stop: watch::Receiver<bool>) {
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let (state, builder) = (state.clone(), builder.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(respond(&state, &req)) }
+            });
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<ResponseBody> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"error":"method_not_allowed"}"#.to_owned(),
+        );
+    }
+    match req.uri().path() {
+        "/livez" | "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#.to_owned()),
+        "/readyz" => readiness(state),
+        "/metrics" => {
+            let mut resp = Response::new(full(state.metrics.encode(&issuer_stats(state))));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            resp
+        }
+        _ => json(StatusCode::NOT_FOUND, r#"{"error":"not_found"}"#.to_owned()),
+    }
+}
+
+fn readiness(state: &AdminState) -> Response<ResponseBody> {
+    if state.lifecycle.is_draining() {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"draining","reason":"shutting down"}"#.to_owned(),
+        );
+    }
+    let missing: Vec<&str> = state
+        .issuer_names
+        .iter()
+        .enumerate()
+        .filter(|(idx, _)| state.keys.get(*idx).is_none())
+        .map(|(_, name)| name.as_str())
+        .collect();
+    if missing.is_empty() {
+        return json(StatusCode::OK, r#"{"status":"ready"}"#.to_owned());
+    }
+    let body = serde_json::json!({
+        "status": "not_ready",
+        "reason": format!("no key set loaded yet for issuer(s): {}", missing.join(", ")),
+    });
+    json(StatusCode::SERVICE_UNAVAILABLE, body.to_string())
+}
+
+/// Per issuer: name, keys in the current set, age of the set in seconds.
+fn issuer_stats(state: &AdminState) -> Vec<(String, usize, Option<f64>)> {
+    state
+        .issuer_names
+        .iter()
+        .enumerate()
+        .map(|(idx, name)| {
+            let set = state.keys.get(idx);
+            let age = set
+                .as_ref()
+                .and_then(|s| s.fetched_at().elapsed().ok())
+                .map(|d| d.as_secs_f64());
+            (name.clone(), set.map_or(0, |s| s.len()), age)
+        })
+        .collect()
+}
+
+fn json(status: StatusCode, body: String) -> Response<ResponseBody> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}

@@ -1,0 +1,370 @@
+//! Request smuggling guard (RFC 9112 §6.1, §6.3, §11.2).
+//!
+//! Threat: a request whose length two parsers can read differently (`Content-Length`
+//! together with `Transfer-Encoding`, or several `Content-Length`s) lets an attacker hide
+//! a second request inside the first. hyper resolves these by the RFC (chunked wins, the
+//! connection closes) but drops the evidence before the service sees the headers, and we
+//! want them refused outright, as nginx does. So every HTTP/1 connection's inbound bytes
+//! pass through [`Sniffed`], which follows the message framing on its own (heads with
+//! httparse, bodies by length or chunk sizes) and marks the request index whose head was
+//! ambiguous; the service refuses that request with 400. Anything it cannot follow
+//! (HTTP/2, upgrades, bytes hyper itself will reject) turns the tracker off: it never
+//! refuses what it does not understand, it only adds refusals.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const NONE: u64 = u64::MAX;
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_LINE: usize = 4096;
+
+/// Shared between a connection's byte tracker and its service.
+#[derive(Debug)]
+pub struct FramingGuard {
+    /// Index (0-based, in arrival order) of the first request with an ambiguous length.
+    ambiguous: AtomicU64,
+    /// Requests the service has taken so far.
+    served: AtomicU64,
+}
+
+impl Default for FramingGuard {
+    fn default() -> Self {
+        FramingGuard {
+            ambiguous: AtomicU64::new(NONE),
+            served: AtomicU64::new(0),
+        }
+    }
+}
+
+impl FramingGuard {
+    /// Called once per request, in order: whether this request's framing was ambiguous.
+    pub fn next_request_is_ambiguous(&self) -> bool {
+        let index = self.served.fetch_add(1, Ordering::AcqRel);
+        self.ambiguous.load(Ordering::Acquire) == index
+    }
+}
+
+/// Where the tracker is in the inbound byte stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Head,
+    Fixed(u64),
+    ChunkSize,
+    ChunkData(u64),
+    Trailers,
+    Off,
+}
+
+/// Follows HTTP/1 request framing over the bytes a connection reads.
+#[derive(Debug)]
+struct Tracker {
+    state: State,
+    /// The head, chunk-size line or trailer section being read (reused across requests).
+    buf: Vec<u8>,
+    heads: u64,
+    guard: Arc<FramingGuard>,
+}
+
+impl Tracker {
+    fn new(guard: Arc<FramingGuard>) -> Self {
+        Tracker {
+            state: State::Head,
+            buf: Vec::new(),
+            heads: 0,
+            guard,
+        }
+    }
+
+    fn feed(&mut self, mut input: &[u8]) {
+        while !input.is_empty() && self.state != State::Off {
+            let used = match &mut self.state {
+                State::Off => return,
+                State::Head => self.take_head(input),
+                State::Fixed(left) | State::ChunkData(left) => {
+                    let n = (*left).min(input.len() as u64);
+                    *left -= n;
+                    n as usize
+                }
+                State::ChunkSize | State::Trailers => take_line(&mut self.buf, input),
+            };
+            input = &input[used..];
+            self.advance();
+        }
+    }
+
+    /// Buffers head bytes up to the end of the head, if it is in `input`.
+    fn take_head(&mut self, input: &[u8]) -> usize {
+        // RFC 9112 §2.2: empty lines before the request line are ignored.
+        let skip = if self.buf.is_empty() {
+            input
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count()
+        } else {
+            0
+        };
+        let old = self.buf.len();
+        self.buf.extend_from_slice(&input[skip..]);
+        // The blank line may straddle reads: search from just before the new bytes.
+        let from = old.saturating_sub(3);
+        match head_end(&self.buf[from..]) {
+            Some(end) => {
+                self.buf.truncate(from + end);
+                skip + (from + end - old)
+            }
+            None => input.len(),
+        }
+    }
+
+    /// Moves to the next state when the current one is complete.
+    fn advance(&mut self) {
+        let b = &self.buf;
+        let next = match self.state {
+            State::Head if b.ends_with(b"\r\n\r\n") || b.ends_with(b"\n\n") => self.on_head(),
+            State::Head if b.len() > MAX_HEAD => State::Off,
+            State::Fixed(0) => State::Head,
+            State::ChunkData(0) => State::ChunkSize,
+            State::ChunkSize if b.ends_with(b"\n") => match chunk_size(b) {
+                Some(0) => State::Trailers,
+                Some(n) => State::ChunkData(n.saturating_add(2)),
+                None => State::Off,
+            },
+            State::Trailers if b == b"\r\n" || b == b"\n" || b.ends_with(b"\r\n\r\n") => {
+                State::Head
+            }
+            State::ChunkSize if b.len() > MAX_LINE => State::Off,
+            State::Trailers if b.len() > MAX_HEAD => State::Off,
+            _ => return,
+        };
+        self.buf.clear();
+        self.state = next;
+    }
+
+    fn on_head(&mut self) -> State {
+        let index = self.heads;
+        self.heads += 1;
+        let mut headers = [httparse::EMPTY_HEADER; 128];
+        let mut req = httparse::Request::new(&mut headers);
+        if !matches!(req.parse(&self.buf), Ok(httparse::Status::Complete(_))) {
+            return State::Off;
+        }
+        let framing = Framing::of(req.headers);
+        if framing.is_ambiguous() {
+            // hyper closes the connection after this request: nothing follows to track.
+            self.guard.ambiguous.store(index, Ordering::Release);
+            return State::Off;
+        }
+        if framing.upgrade || req.method == Some("CONNECT") {
+            return State::Off;
+        }
+        match (framing.chunked, framing.te, framing.length) {
+            (true, _, _) => State::ChunkSize,
+            (false, true, _) => State::Off,
+            (false, false, Some(n)) => State::Fixed(n),
+            (false, false, None) => State::Head,
+        }
+    }
+}
+
+/// What a request head says about its body.
+#[derive(Debug, Default)]
+struct Framing {
+    lengths: usize,
+    length: Option<u64>,
+    te: bool,
+    chunked: bool,
+    upgrade: bool,
+}
+
+impl Framing {
+    fn of(headers: &[httparse::Header<'_>]) -> Self {
+        let mut f = Framing::default();
+        for h in headers {
+            if h.name.eq_ignore_ascii_case("content-length") {
+                f.lengths += 1;
+                f.length = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok());
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                f.te = true;
+                let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                f.chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            } else if h.name.eq_ignore_ascii_case("upgrade") {
+                f.upgrade = true;
+            }
+        }
+        f
+    }
+
+    fn is_ambiguous(&self) -> bool {
+        (self.te && self.lengths > 0) || self.lengths > 1
+    }
+}
+
+/// Just past the blank line ending a head, if `bytes` holds one.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    let at = |pat: &[u8]| {
+        bytes
+            .windows(pat.len())
+            .position(|w| w == pat)
+            .map(|p| p + pat.len())
+    };
+    match (at(b"\r\n\r\n"), at(b"\n\n")) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Copies bytes up to and including the next `\n`.
+fn take_line(line: &mut Vec<u8>, input: &[u8]) -> usize {
+    let n = input
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(input.len(), |p| p + 1);
+    line.extend_from_slice(&input[..n]);
+    n
+}
+
+/// RFC 9112 §7.1: hex digits, then optional extensions.
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let digits: &[u8] = line
+        .split(|&b| b == b';' || b == b'\r' || b == b'\n' || b == b' ' || b == b'\t')
+        .next()?;
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+}
+
+/// A connection's IO, with inbound bytes fed to the framing tracker.
+#[derive(Debug)]
+pub struct Sniffed<IO> {
+    inner: IO,
+    tracker: Tracker,
+}
+
+impl<IO> Sniffed<IO> {
+    /// Wraps `inner`; `guard` is what the connection's service consults.
+    pub fn new(inner: IO, guard: Arc<FramingGuard>) -> Self {
+        Sniffed {
+            inner,
+            tracker: Tracker::new(guard),
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Sniffed<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            this.tracker.feed(&buf.filled()[before..]);
+        }
+        result
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Sniffed<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn flags(wire: &str, step: usize, requests: u64) -> Vec<bool> {
+        let guard = Arc::new(FramingGuard::default());
+        let mut t = Tracker::new(guard.clone());
+        for piece in wire.as_bytes().chunks(step) {
+            t.feed(piece);
+        }
+        (0..requests)
+            .map(|_| guard.next_request_is_ambiguous())
+            .collect()
+    }
+
+    const PLAIN: &str = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    const FIXED: &str = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+    const CHUNKED: &str = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nX-T: 1\r\n\r\n";
+    const CL_TE: &str = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    const TE_CL: &str = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n";
+    const TWO_CL: &str =
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello";
+
+    #[test]
+    fn well_framed_requests_are_never_flagged_whatever_the_read_sizes() {
+        let wire = format!("{PLAIN}{FIXED}{CHUNKED}\r\n{PLAIN}");
+        for step in [1, 2, 3, 7, 64, 4096] {
+            assert_eq!(flags(&wire, step, 4), [false; 4], "step {step}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_framing_is_flagged_on_the_right_request() {
+        for bad in [CL_TE, TE_CL, TWO_CL] {
+            for step in [1, 5, 4096] {
+                let wire = format!("{PLAIN}{FIXED}{CHUNKED}{bad}");
+                assert_eq!(
+                    flags(&wire, step, 4),
+                    [false, false, false, true],
+                    "{bad:?} step {step}"
+                );
+            }
+        }
+        assert_eq!(flags(CL_TE, 4096, 1), [true]);
+    }
+
+    #[test]
+    fn body_bytes_that_look_like_headers_are_not_read_as_a_head() {
+        let body = "x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let wire = format!(
+            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}{PLAIN}",
+            body.len()
+        );
+        assert_eq!(flags(&wire, 3, 2), [false, false]);
+    }
+
+    #[test]
+    fn chunk_sizes() {
+        assert_eq!(chunk_size(b"1a\r\n"), Some(26));
+        assert_eq!(chunk_size(b"0;ext\r\n"), Some(0));
+        assert_eq!(chunk_size(b"zz\r\n"), None);
+        assert_eq!(chunk_size(b"\r\n"), None);
+    }
+}

@@ -1,0 +1,34 @@
+//! Logs (tracing, human or JSON) and metrics (Prometheus text on the admin listener).
+//! Redaction: nothing here ever records a token, a cookie or an Authorization header;
+//! the request log line carries the verified `sub`, never the credential.
+
+pub mod metrics;
+
+pub use metrics::Metrics;
+
+use std::io::IsTerminal;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber: level from `RUST_LOG` (default `info`), JSON lines
+/// when `COGNIGATE_LOG_FORMAT=json`, colours only on a terminal. Logs go to stderr so
+/// that stdout stays clean for command output such as `cognigate token`.
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("COGNIGATE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
+    // A second init (tests, or an embedding program) keeps the first subscriber.
+    drop(result);
+}

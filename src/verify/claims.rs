@@ -1,0 +1,224 @@
+//! Cognito claims, read into types. Unknown claims are ignored, but every claim we act on
+//! has exactly one accepted shape: serde's derive refuses a repeated key (so a second
+//! `cognito:groups` cannot win), `cognito:groups` must be an array of strings, and the
+//! time claims must be JSON numbers (a string `nbf` is invalid, never "absent").
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::config::TokenUse;
+
+/// A JSON numeric date (RFC 7519 §2): seconds since the epoch, integer or fractional.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+pub struct NumericDate(pub f64);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NumericDateVisitor)
+    }
+}
+
+struct NumericDateVisitor;
+
+impl Visitor<'_> for NumericDateVisitor {
+    type Value = NumericDate;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON number of seconds since the epoch")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumericDate, E> {
+        Ok(NumericDate(v as f64))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumericDate, E> {
+        Ok(NumericDate(v as f64))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumericDate, E> {
+        Ok(NumericDate(v))
+    }
+}
+
+/// The verified claims of a Cognito access or id token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Claims {
+    /// Subject: the user's stable id.
+    pub sub: String,
+    /// Issuer URL.
+    pub iss: String,
+    /// "access" or "id"; anything else is invalid.
+    #[serde(deserialize_with = "token_use")]
+    pub token_use: TokenUse,
+    /// Expiry (required).
+    pub exp: NumericDate,
+    /// Not before.
+    #[serde(default, deserialize_with = "some_date")]
+    pub nbf: Option<NumericDate>,
+    /// Issued at.
+    #[serde(default, deserialize_with = "some_date")]
+    pub iat: Option<NumericDate>,
+    /// When the user authenticated.
+    #[serde(default, deserialize_with = "some_date")]
+    pub auth_time: Option<NumericDate>,
+    /// App client (access tokens).
+    pub client_id: Option<String>,
+    /// App client (id tokens; Cognito sends a single string).
+    pub aud: Option<String>,
+    /// User name (access tokens).
+    pub username: Option<String>,
+    /// User name (id tokens).
+    #[serde(rename = "cognito:username")]
+    pub cognito_username: Option<String>,
+    /// E-mail address (id tokens that carry it).
+    pub email: Option<String>,
+    /// Cognito groups; must be an array of strings when present.
+    #[serde(rename = "cognito:groups", default)]
+    pub groups: Vec<String>,
+    /// Space-separated OAuth scopes (access tokens).
+    pub scope: Option<String>,
+    /// Token id.
+    pub jti: Option<String>,
+    /// The token's payload segment as received.
+    #[serde(skip)]
+    payload_b64: Box<str>,
+}
+
+impl Claims {
+    /// Reads claims from the decoded payload; `payload_b64` is the segment it came from.
+    pub(crate) fn parse(payload: &[u8], payload_b64: &str) -> Result<Claims, serde_json::Error> {
+        let mut claims: Claims = serde_json::from_slice(payload)?;
+        claims.payload_b64 = payload_b64.into();
+        Ok(claims)
+    }
+
+    /// The user name: `username` of access tokens, `cognito:username` of id tokens.
+    pub fn username(&self) -> Option<&str> {
+        match self.token_use {
+            TokenUse::Access => self.username.as_deref(),
+            TokenUse::Id => self.cognito_username.as_deref(),
+        }
+    }
+
+    /// The app client: `client_id` of access tokens, `aud` of id tokens.
+    pub fn client(&self) -> Option<&str> {
+        match self.token_use {
+            TokenUse::Access => self.client_id.as_deref(),
+            TokenUse::Id => self.aud.as_deref(),
+        }
+    }
+
+    /// The `X-Auth-Claims` value: the verified payload, base64url without padding, exactly
+    /// as the token carried it (the decoder accepts only canonical unpadded base64url, so
+    /// this is the encoding of the verified JSON bytes).
+    pub fn payload_b64(&self) -> &str {
+        &self.payload_b64
+    }
+
+    /// Any claim as header text (for `[identity.claim_headers]`): strings as they are,
+    /// numbers and booleans in JSON form, arrays of those comma-joined; objects and
+    /// absent claims give `None`. Re-reads the verified payload, so it costs a parse:
+    /// only configured claim headers call it.
+    pub fn claim_text(&self, name: &str) -> Option<String> {
+        use base64::Engine;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&*self.payload_b64)
+            .ok()?;
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&json).ok()?;
+        scalar_text(map.get(name)?).or_else(|| match map.get(name)? {
+            serde_json::Value::Array(items) => {
+                let parts: Option<Vec<String>> = items.iter().map(scalar_text).collect();
+                parts.map(|p| p.join(","))
+            }
+            _ => None,
+        })
+    }
+}
+
+fn scalar_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn token_use<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TokenUse, D::Error> {
+    match <&str>::deserialize(deserializer)? {
+        "access" => Ok(TokenUse::Access),
+        "id" => Ok(TokenUse::Id),
+        _ => Err(de::Error::custom("token_use must be access or id")),
+    }
+}
+
+/// Present means a number: `null`, strings and booleans are refused, not read as absent.
+fn some_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<NumericDate>, D::Error> {
+    NumericDate::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#""sub":"u","iss":"i","token_use":"access","exp":100"#;
+
+    fn parse(extra: &str) -> Result<Claims, serde_json::Error> {
+        let json = format!("{{{BASE}{extra}}}");
+        Claims::parse(json.as_bytes(), "seg")
+    }
+
+    #[test]
+    fn reads_typed_claims_and_ignores_unknown_ones() {
+        let c = parse(r#","cognito:groups":["a","b"],"nbf":1.5,"iat":-3,"x":{"y":1}"#).unwrap();
+        assert_eq!(c.groups, ["a", "b"]);
+        assert_eq!(c.nbf, Some(NumericDate(1.5)));
+        assert_eq!(c.iat, Some(NumericDate(-3.0)));
+        assert_eq!(c.payload_b64(), "seg");
+        assert!(parse("").unwrap().groups.is_empty());
+    }
+
+    #[test]
+    fn duplicate_cognito_groups_is_refused() {
+        let err = parse(r#","cognito:groups":["user"],"cognito:groups":["admin"]"#).unwrap_err();
+        assert!(err.to_string().contains("duplicate field"), "{err}");
+        assert!(parse(r#","sub":"other""#).is_err());
+    }
+
+    #[test]
+    fn wrongly_typed_claims_are_refused() {
+        for bad in [
+            r#","cognito:groups":"admin""#,
+            r#","cognito:groups":[1]"#,
+            r#","cognito:groups":null"#,
+            r#","nbf":"0""#,
+            r#","nbf":null"#,
+            r#","iat":true"#,
+            r#","auth_time":"1""#,
+            r#","aud":["c"]"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn exp_is_required_and_numeric() {
+        let no_exp = r#"{"sub":"u","iss":"i","token_use":"id"}"#;
+        assert!(Claims::parse(no_exp.as_bytes(), "").is_err());
+        let str_exp = r#"{"sub":"u","iss":"i","token_use":"id","exp":"100"}"#;
+        assert!(Claims::parse(str_exp.as_bytes(), "").is_err());
+    }
+
+    #[test]
+    fn token_use_is_access_or_id_only() {
+        let json = r#"{"sub":"u","iss":"i","token_use":"refresh","exp":1}"#;
+        assert!(Claims::parse(json.as_bytes(), "").is_err());
+        let id =
+            r#"{"sub":"u","iss":"i","token_use":"id","exp":1,"aud":"c","cognito:username":"n"}"#;
+        let c = Claims::parse(id.as_bytes(), "").unwrap();
+        assert_eq!((c.client(), c.username()), (Some("c"), Some("n")));
+    }
+}

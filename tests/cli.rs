@@ -1,0 +1,222 @@
+//! The real binary: `check`, `health`, usage errors, env overrides, signals and
+//! graceful shutdown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{echo, http, proxy};
+
+fn cognigate(args: &[&str]) -> std::process::Output {
+    Command::new(proxy::binary_path())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const VALID: &str = r#"
+[upstream]
+url = "http://127.0.0.1:3000"
+
+[[issuers]]
+name = "main"
+region = "us-east-1"
+user_pool_id = "us-east-1_AbCdEf123"
+client_ids = ["client1"]
+
+[[routes]]
+path = "/health"
+auth = "public"
+
+[[routes]]
+path = "/**"
+"#;
+
+#[test]
+fn check_accepts_a_valid_config() {
+    let (_dir, path) = proxy::write_config(VALID);
+    let out = cognigate(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ok"));
+}
+
+#[test]
+fn check_reports_every_problem_with_its_key_path() {
+    let (_dir, path) = proxy::write_config(
+        r#"
+mode = "sideways"
+shutdown_delay = "soon"
+
+[upstream]
+url = "ftp://x"
+
+[[issuers]]
+name = "main"
+region = "us-east-1"
+user_pool_id = "eu-west-1_Abc"
+algorithms = ["HS256", "none"]
+
+[[routes]]
+path = "admin"
+
+[[routes]]
+path = "/x/**"
+auth = "public"
+groups_any = ["admin"]
+"#,
+    );
+    let out = cognigate(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for expected in [
+        "mode:",
+        "shutdown_delay:",
+        "upstream.url:",
+        "issuers[0].user_pool_id:",
+        "issuers[0].algorithms[0]:",
+        "issuers[0].algorithms[1]:",
+        "routes[0].path:",
+        "routes[1].auth:",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    let file = path.display().to_string();
+    assert!(
+        err.lines().all(|l| l.starts_with(&file)),
+        "every line names the file:\n{err}"
+    );
+}
+
+#[test]
+fn check_refuses_unknown_keys() {
+    let (_dir, path) = proxy::write_config(&format!("{VALID}\n[limits]\nmax_conections = 5\n"));
+    let out = cognigate(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("max_conections"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn check_warns_about_shadowed_routes() {
+    let (_dir, path) = proxy::write_config(&format!(
+        "{VALID}\n[[routes]]\npath = \"/admin/**\"\ngroups_any = [\"admin\"]\n"
+    ));
+    let out = cognigate(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("routes[2]") && err.contains("routes[1]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn yaml_and_json_configs_load_and_env_overrides_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("c.yaml");
+    std::fs::write(
+        &yaml,
+        "upstream:\n  url: http://127.0.0.1:3000\nroutes:\n  - path: /**\n    auth: public\n",
+    )
+    .unwrap();
+    let out = cognigate(&["check", "--config", yaml.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json = dir.path().join("c.json");
+    std::fs::write(
+        &json,
+        r#"{"upstream":{"url":"http://127.0.0.1:3000"},"routes":[{"path":"/**","auth":"public"}]}"#,
+    )
+    .unwrap();
+    let out = cognigate(&["check", "--config", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = Command::new(proxy::binary_path())
+        .args(["check", "--config", json.to_str().unwrap()])
+        .env("COGNIGATE_UPSTREAM__URL", "not a url")
+        .env("COGNIGATE_LIMITS__MAX_CONNECTIONS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("upstream.url") && err.contains("limits.max_connections"),
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(cognigate(&[]).status.code(), Some(2));
+    assert_eq!(cognigate(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(cognigate(&["check"]).status.code(), Some(2));
+    assert_eq!(cognigate(&["--version"]).status.code(), Some(0));
+}
+
+#[test]
+fn missing_config_file_is_exit_1() {
+    let out = cognigate(&["check", "--config", "/nonexistent/cognigate.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/cognigate.toml"));
+}
+
+#[tokio::test]
+async fn health_probes_the_admin_listener() {
+    let up = echo::start().await;
+    let p = proxy::start(&format!(
+        "[upstream]\nurl = \"{}\"\n[[routes]]\npath = \"/**\"\nauth = \"public\"\n",
+        up.url()
+    ))
+    .await;
+    let url = p.admin_url("/livez");
+    let ok = tokio::task::spawn_blocking(move || cognigate(&["health", "--url", &url]))
+        .await
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let url = p.admin_url("/nope");
+    let bad = tokio::task::spawn_blocking(move || cognigate(&["health", "--url", &url]))
+        .await
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    p.stop().await;
+    let down =
+        tokio::task::spawn_blocking(|| cognigate(&["health", "--url", "http://127.0.0.1:9/"]))
+            .await
+            .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests_then_exits_0() {
+    let up = echo::start().await;
+    let (_dir, path) = proxy::write_config(&format!(
+        "shutdown_delay = \"1s\"\n[upstream]\nurl = \"{}\"\n[[routes]]\npath = \"/**\"\nauth = \"public\"\n",
+        up.url()
+    ));
+    let mut bin = proxy::spawn_binary(&path, &[]);
+    let admin = format!("http://{}/readyz", bin.admin);
+    assert_eq!(http::get(&admin, &[]).await.status, 200);
+    let slow_url = bin.url("/slow/2500");
+    let slow = tokio::spawn(async move { http::get(&slow_url, &[]).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bin.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // During shutdown_delay: not ready, but still serving.
+    assert_eq!(http::get(&admin, &[]).await.status, 503);
+    assert_eq!(http::get(&bin.url("/fast"), &[]).await.status, 200);
+    let started = Instant::now();
+    let reply = slow.await.unwrap();
+    assert_eq!(reply.status, 200, "the in-flight request completed");
+    let code = tokio::task::spawn_blocking(move || bin.wait_exit(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -1,0 +1,194 @@
+//! The proxy core over real sockets: what the upstream receives, what the client gets
+//! back, and the upstream's failures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use support::{echo, http, proxy};
+
+/// Routes used by these tests; the issuer's key server is never reachable, which is
+/// fine: none of these requests carries a token.
+fn config(upstream: &str, extra: &str) -> String {
+    format!(
+        r#"
+[upstream]
+url = "{upstream}"
+timeout = "1s"
+connect_timeout = "1s"
+
+[[issuers]]
+name = "main"
+issuer = "https://issuer.example"
+jwks_uri = "http://127.0.0.1:9/jwks.json"
+client_ids = ["client1"]
+
+[[routes]]
+path = "/public/**"
+auth = "public"
+
+[[routes]]
+path = "/slow/**"
+auth = "public"
+
+[[routes]]
+path = "/stream/**"
+auth = "public"
+
+[[routes]]
+path = "/gone/**"
+auth = "deny"
+
+[[routes]]
+path = "/api/**"
+{extra}
+"#
+    )
+}
+
+#[tokio::test]
+async fn public_route_forwards_with_forwarded_headers_and_request_id() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "")).await;
+    let r = http::get(
+        &p.url("/public/hello?x=1&y=%2F"),
+        &[
+            ("host", "app.example.com"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("traceparent", "00-abc-def-01"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seen = up.last();
+    assert_eq!(
+        seen.target, "/public/hello?x=1&y=%2F",
+        "the query passes untouched"
+    );
+    assert_eq!(seen.header("x-forwarded-for"), ["10.0.0.1, 127.0.0.1"]);
+    assert_eq!(seen.header("x-forwarded-proto"), ["http"]);
+    assert_eq!(seen.header("x-forwarded-host"), ["app.example.com"]);
+    assert_eq!(seen.header("traceparent"), ["00-abc-def-01"]);
+    let id = r
+        .header("x-request-id")
+        .expect("request id echoed")
+        .to_owned();
+    assert_eq!(seen.header("x-request-id"), [id.as_str()]);
+    assert_eq!(r.header("x-upstream"), Some("echo"));
+    assert_eq!(
+        r.header("keep-alive"),
+        None,
+        "hop-by-hop response headers are dropped"
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn client_request_id_is_kept() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "")).await;
+    let r = http::get(&p.url("/public/x"), &[("x-request-id", "req-42")]).await;
+    assert_eq!(r.header("x-request-id"), Some("req-42"));
+    assert_eq!(up.last().header("x-request-id"), ["req-42"]);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn hop_by_hop_and_connection_named_headers_are_not_forwarded() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "")).await;
+    let raw = "GET /public/h HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, x-private\r\nx-private: secret\r\n\
+               keep-alive: timeout=5\r\nproxy-authorization: Basic abc\r\nte: trailers\r\nx-kept: yes\r\n\
+               Connection: close\r\n\r\n";
+    let reply = http::raw(p.addr, raw.as_bytes()).await;
+    assert_eq!(http::status_of(&reply), Some(200), "{reply}");
+    let seen = up.last();
+    for gone in [
+        "x-private",
+        "keep-alive",
+        "proxy-authorization",
+        "te",
+        "connection",
+    ] {
+        assert!(seen.header(gone).is_empty(), "{gone} was forwarded");
+    }
+    assert_eq!(seen.header("x-kept"), ["yes"]);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn required_route_without_token_is_401_and_never_forwarded() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "")).await;
+    let r = http::get(&p.url("/api/things"), &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"cognigate\"")
+    );
+    assert_eq!(r.json()["error"], "missing_token");
+    assert!(up.requests().is_empty());
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn no_route_and_deny_are_403() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "")).await;
+    for path in ["/other", "/gone/x", "/administrator"] {
+        let r = http::get(&p.url(path), &[]).await;
+        assert_eq!(r.status, 403, "{path}");
+        assert_eq!(r.json()["error"], "forbidden", "{path}");
+    }
+    assert!(up.requests().is_empty());
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_down_is_502_and_slow_upstream_is_504() {
+    let up = echo::start().await;
+    let p = proxy::start(&config("http://127.0.0.1:9", "")).await;
+    let r = http::get(&p.url("/public/x"), &[]).await;
+    assert_eq!(r.status, 502);
+    assert_eq!(r.json()["error"], "bad_gateway");
+    p.stop().await;
+
+    let p = proxy::start(&config(&up.url(), "")).await;
+    let started = std::time::Instant::now();
+    let r = http::get(&p.url("/slow/3000"), &[]).await;
+    assert_eq!(r.status, 504);
+    assert_eq!(r.json()["error"], "gateway_timeout");
+    assert!(started.elapsed() < std::time::Duration::from_millis(2500));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_connections_are_pooled() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "")).await;
+    for _ in 0..20 {
+        assert_eq!(http::get(&p.url("/public/x"), &[]).await.status, 200);
+    }
+    let opened = up.connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        opened <= 2,
+        "20 sequential requests opened {opened} upstream connections"
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn large_bodies_stream_both_ways() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "")).await;
+    // 50 MB down, streamed by the upstream in 64 KiB frames.
+    let r = http::get(&p.url("/stream/52428800"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 52_428_800);
+    // 8 MB up.
+    let body = "y".repeat(8 * 1024 * 1024);
+    let r = http::send("POST", &p.url("/public/upload"), &[], Some(&body)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["body_len"], 8 * 1024 * 1024);
+    p.stop().await;
+}

@@ -1,0 +1,145 @@
+//! cognigate under test: in-process on port 0, or the real binary as a child process.
+
+use cognigate::app::{self, Running};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A proxy started in-process.
+pub struct TestProxy {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    running: Running,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestProxy {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    pub async fn stop(self) {
+        self.running.shutdown();
+        self.running.wait().await;
+    }
+}
+
+/// Writes `body` (a TOML config without `listen`/`admin_listen`) to a file and returns
+/// its directory and path; listeners go to port 0 on loopback.
+pub fn write_config(body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cognigate.toml");
+    let text = format!("listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{body}");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// Loads `body` through the real config loader and starts serving it.
+pub async fn start(body: &str) -> TestProxy {
+    let (dir, path) = write_config(body);
+    let validated = cognigate::config::load_with_env(&path, Vec::new())
+        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+    let running = app::start(validated.config).await.unwrap();
+    TestProxy {
+        addr: running.proxy_addr,
+        admin: running.admin_addr,
+        running,
+        dir,
+    }
+}
+
+/// The real binary, with its JSON log lines collected.
+pub struct Binary {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Binary {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends a signal to the child by its PID (only processes this test started).
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for exit (bounded) and returns the exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn binary_path() -> &'static str {
+    env!("CARGO_BIN_EXE_cognigate")
+}
+
+/// Starts `cognigate run --config PATH` and waits (bounded) for its "listening" line.
+pub fn spawn_binary(config: &Path, env: &[(&str, &str)]) -> Binary {
+    let mut cmd = Command::new(binary_path());
+    cmd.args(["run", "--config"]).arg(config);
+    cmd.env("COGNIGATE_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let parsed = serde_json::from_str::<serde_json::Value>(&line).ok();
+            if let Some(v) = parsed.filter(|v| v["message"] == "listening") {
+                let addr = |key: &str| v[key].as_str().unwrap_or("").to_owned();
+                let _ = tx.send((addr("proxy"), addr("admin")));
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let (proxy, admin) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("cognigate did not start; logs: {:?}", logs.lock().unwrap()));
+    Binary {
+        child,
+        addr: proxy.parse().unwrap(),
+        admin: admin.parse().unwrap(),
+        logs,
+    }
+}
