@@ -17,8 +17,20 @@ pub struct Original {
 }
 
 /// Reads the original request from the auth check's headers.
+///
+/// Each ingress sets its own family of headers and passes the client's other headers
+/// through, so a client can add the *other* family (`X-Forwarded-Uri: /health` on an
+/// ingress-nginx check of `/admin`). Whichever family were trusted first, one ingress
+/// would be bypassable; a check carrying both is therefore refused.
 pub fn original_request(parts: &Parts) -> Result<Original, Refusal> {
     let h = &parts.headers;
+    let traefik = h.contains_key("x-forwarded-uri") || h.contains_key("x-forwarded-method");
+    let nginx = h.contains_key("x-original-url") || h.contains_key("x-original-method");
+    if traefik && nginx {
+        return Err(Refusal::BadRequest(
+            "both X-Forwarded-Uri/-Method and X-Original-URL/-Method are present: the original request is ambiguous".into(),
+        ));
+    }
     if let Some(uri) = text(h, "x-forwarded-uri")? {
         let uri = parse_uri("X-Forwarded-Uri", uri)?;
         return Ok(Original {

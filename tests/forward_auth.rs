@@ -1,0 +1,255 @@
+//! `mode = "forward_auth"`: cognigate answers an ingress's auth check for the original
+//! request, described by Traefik (`X-Forwarded-*`), ingress-nginx (`X-Original-*`) or
+//! Envoy ext_authz (the request itself). Allowed: exactly 200 with identity headers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+use support::jwks_server;
+use support::tokens::{self, CLIENT, ISSUER, bearer, sign};
+use support::{http, proxy};
+
+async fn start() -> (
+    cognigate::mint::DevKey,
+    jwks_server::JwksServer,
+    proxy::TestProxy,
+) {
+    let key = tokens::key();
+    let jwks = jwks_server::start(&key.jwks_json).await;
+    let p = proxy::start(&format!(
+        r#"
+mode = "forward_auth"
+
+[[issuers]]
+name = "main"
+issuer = "{ISSUER}"
+jwks_uri = "{}"
+client_ids = ["{CLIENT}"]
+
+[[routes]]
+path = "/public/**"
+auth = "public"
+
+[[routes]]
+path = "/admin/**"
+groups_any = ["admin"]
+
+[[routes]]
+path = "/api/**"
+"#,
+        jwks.uri()
+    ))
+    .await;
+    for _ in 0..100 {
+        if http::get(&p.admin_url("/readyz"), &[]).await.status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (key, jwks, p)
+}
+
+/// The auth-check request each ingress would send for `method path`.
+fn check_headers(style: &str, method: &'static str, path: &str) -> (String, Vec<(String, String)>) {
+    match style {
+        "traefik" => (
+            "/".into(),
+            vec![
+                ("x-forwarded-method".into(), method.into()),
+                ("x-forwarded-uri".into(), path.into()),
+                ("x-forwarded-host".into(), "app.example.com".into()),
+            ],
+        ),
+        "nginx" => (
+            "/".into(),
+            vec![
+                ("x-original-method".into(), method.into()),
+                (
+                    "x-original-url".into(),
+                    format!("https://app.example.com{path}"),
+                ),
+            ],
+        ),
+        _ => (path.into(), Vec::new()),
+    }
+}
+
+async fn ask(
+    p: &proxy::TestProxy,
+    style: &str,
+    method: &'static str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> http::Reply {
+    let (target, mut headers) = check_headers(style, method, path);
+    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // Envoy forwards the original method; the others send their check as GET.
+    let check_method = if style == "envoy" { method } else { "GET" };
+    let url = format!("http://{}{target}", p.addr);
+    http::send(check_method, &url, &refs, None).await
+}
+
+const STYLES: [&str; 3] = ["traefik", "nginx", "envoy"];
+
+#[tokio::test]
+async fn allowed_is_exactly_200_with_identity_headers() {
+    let (key, _jwks, p) = start().await;
+    let admin = bearer(&sign(&key, &tokens::access("boss", &["admin"])));
+    for style in STYLES {
+        let r = ask(
+            &p,
+            style,
+            "POST",
+            "/admin/users?x=1",
+            &[("authorization", &admin)],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{style}: {}", r.body);
+        assert_eq!(r.header("x-auth-sub"), Some("boss"), "{style}");
+        assert_eq!(r.header("x-auth-groups"), Some("admin"), "{style}");
+        assert_eq!(r.header("x-auth-issuer"), Some("main"), "{style}");
+    }
+}
+
+#[tokio::test]
+async fn refusals_carry_the_contract_status_and_headers() {
+    let (key, _jwks, p) = start().await;
+    let user = bearer(&sign(&key, &tokens::access("u", &["dev"])));
+    for style in STYLES {
+        let r = ask(&p, style, "GET", "/api/x", &[]).await;
+        assert_eq!(r.status, 401, "{style}");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Bearer realm=\"cognigate\""),
+            "{style}"
+        );
+        let r = ask(
+            &p,
+            style,
+            "GET",
+            "/api/x",
+            &[("authorization", "Bearer not.a.token")],
+        )
+        .await;
+        assert_eq!(r.status, 401, "{style}");
+        assert!(
+            r.header("www-authenticate")
+                .unwrap()
+                .contains("invalid_token"),
+            "{style}"
+        );
+        let r = ask(&p, style, "GET", "/admin/x", &[("authorization", &user)]).await;
+        assert_eq!(r.status, 403, "{style}");
+        assert!(
+            r.header("www-authenticate")
+                .unwrap()
+                .contains("insufficient_scope"),
+            "{style}"
+        );
+        assert_eq!(
+            ask(&p, style, "GET", "/elsewhere", &[("authorization", &user)])
+                .await
+                .status,
+            403,
+            "{style}"
+        );
+        assert_eq!(
+            ask(&p, style, "GET", "/public/x", &[]).await.status,
+            200,
+            "{style}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn path_tricks_in_the_original_uri_are_normalized_and_still_protected() {
+    let (key, _jwks, p) = start().await;
+    let user = bearer(&sign(&key, &tokens::access("u", &["dev"])));
+    for style in STYLES {
+        for trick in ["/public/../admin/x", "/public/%2e%2e/admin/x", "//admin/x"] {
+            let r = ask(&p, style, "GET", trick, &[("authorization", &user)]).await;
+            assert_eq!(r.status, 403, "{style} {trick}");
+        }
+        let r = ask(&p, style, "GET", "/public/a%2fb", &[]).await;
+        assert_eq!(r.status, 400, "{style}");
+    }
+}
+
+#[tokio::test]
+async fn spoofed_identity_on_the_check_is_never_echoed() {
+    let (key, _jwks, p) = start().await;
+    let user = bearer(&sign(&key, &tokens::access("real", &[])));
+    for style in STYLES {
+        let spoof = [
+            ("x-auth-sub", "admin"),
+            ("x-auth-groups", "admin"),
+            ("authorization", user.as_str()),
+        ];
+        let r = ask(&p, style, "GET", "/api/x", &spoof).await;
+        assert_eq!(r.status, 200, "{style}");
+        assert_eq!(r.header("x-auth-sub"), Some("real"), "{style}");
+        assert_eq!(r.header("x-auth-groups"), None, "{style}");
+        let r = ask(&p, style, "GET", "/public/x", &spoof[..2]).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("x-auth-sub"),
+            None,
+            "{style}: a public check has no identity"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_check_with_both_header_families_is_refused() {
+    let (key, _jwks, p) = start().await;
+    let user = bearer(&sign(&key, &tokens::access("u", &["dev"])));
+    // ingress-nginx passes client headers through: a client-added X-Forwarded-Uri must
+    // not turn a check of /admin into a check of /public.
+    let r = ask(
+        &p,
+        "nginx",
+        "GET",
+        "/admin/x",
+        &[("x-forwarded-uri", "/public/x"), ("authorization", &user)],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = ask(
+        &p,
+        "traefik",
+        "GET",
+        "/admin/x",
+        &[("x-original-url", "https://a/public/x")],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn unparsable_original_request_is_400() {
+    let (_key, _jwks, p) = start().await;
+    let r = http::get(
+        &p.url("/"),
+        &[
+            ("x-forwarded-uri", "not a uri"),
+            ("x-forwarded-method", "GET"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = http::get(
+        &p.url("/"),
+        &[
+            ("x-original-url", "https://a/x"),
+            ("x-original-method", "G E T"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+}
