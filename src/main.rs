@@ -1,10 +1,14 @@
 //! The `cognigate` command line: parse, set up logging, run, map to exit codes
 //! (0 ok, 1 invalid config or runtime failure, 2 usage error).
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use cognigate::commands::explain::{Query, TokenSource};
+use cognigate::commands::token::{DEFAULT_CLIENT_ID, DEFAULT_ISSUER, MintOptions};
 use cognigate::commands::{self, Report};
+use cognigate::config::TokenUse;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,11 +38,89 @@ enum Command {
         #[arg(long)]
         fetch: bool,
     },
+    /// Zero-setup demo: local issuer, echo upstream, proxy on 127.0.0.1:PORT, curl commands to try.
+    Demo {
+        /// Port of the proxy listener (on 127.0.0.1).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Mint a Cognito-shaped token signed by a local dev key, or generate such a key.
+    Token(TokenArgs),
+    /// Print, without serving, what the proxy would do with a request, step by step.
+    Explain {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The bearer token the request carries.
+        #[arg(long, value_name = "T", conflicts_with = "token_file")]
+        token: Option<String>,
+        /// Read the bearer token from this file.
+        #[arg(long, value_name = "F")]
+        token_file: Option<PathBuf>,
+        /// Fetch every issuer's JWKS and verify the signature for real.
+        #[arg(long)]
+        fetch: bool,
+        /// HTTP method, e.g. GET.
+        method: String,
+        /// http://host/path?query, or just /path?query.
+        url: String,
+    },
     /// Exit 0 if URL answers 200 within 2 s, else 1 (a shell-free container health check).
     Health {
         #[arg(long)]
         url: String,
     },
+}
+
+/// `cognigate token`: mint with `--key FILE --sub S ...`, or `--generate-key FILE [--jwks FILE]`.
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// PEM RSA private key to sign with.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "generate_key",
+        requires = "sub"
+    )]
+    key: Option<PathBuf>,
+    /// `sub` (and, unless --username, the user name).
+    #[arg(long, value_name = "S", requires = "key")]
+    sub: Option<String>,
+    /// `cognito:groups`, comma-separated.
+    #[arg(long, value_name = "a,b", value_delimiter = ',')]
+    groups: Vec<String>,
+    /// `scope`, space-separated (access tokens).
+    #[arg(long, value_name = "\"x y\"")]
+    scope: Option<String>,
+    /// Lifetime, e.g. 15m, 1h.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    ttl: Duration,
+    /// Kind of token.
+    #[arg(long, value_enum, default_value_t = Use::Access)]
+    token_use: Use,
+    /// `client_id` (access) or `aud` (id).
+    #[arg(long, value_name = "C", default_value = DEFAULT_CLIENT_ID)]
+    client_id: String,
+    /// `iss`.
+    #[arg(long, value_name = "URL", default_value = DEFAULT_ISSUER)]
+    issuer: String,
+    /// `username` (access) / `cognito:username` (id); default: the sub.
+    #[arg(long, value_name = "U")]
+    username: Option<String>,
+    /// `email` (id tokens).
+    #[arg(long, value_name = "E")]
+    email: Option<String>,
+    /// Write a new RSA private key (mode 0600) here and print its JWKS.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "sub", "groups", "scope", "username", "email"])]
+    generate_key: Option<PathBuf>,
+    /// With --generate-key: write the JWKS to this file instead of stdout.
+    #[arg(long, value_name = "FILE", requires = "generate_key")]
+    jwks: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Use {
+    Access,
+    Id,
 }
 
 fn main() -> ExitCode {
@@ -67,6 +149,29 @@ async fn dispatch(command: Command) -> ExitCode {
             Err(e) => fail(&format!("{e:#}")),
         },
         Command::Check { config, fetch } => finish(commands::check::check(&config, fetch).await),
+        Command::Demo { port } => demo(port).await,
+        Command::Token(args) => finish_or_fail(token(args)),
+        Command::Explain {
+            config,
+            token,
+            token_file,
+            fetch,
+            method,
+            url,
+        } => {
+            let token = match (token, token_file) {
+                (Some(t), _) => TokenSource::Inline(t),
+                (None, Some(f)) => TokenSource::File(f),
+                (None, None) => TokenSource::None,
+            };
+            let query = Query {
+                method,
+                url,
+                token,
+                fetch,
+            };
+            finish_or_fail(commands::explain::explain(&config, &query).await)
+        }
         Command::Health { url } => match commands::health::probe(&url).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
@@ -74,11 +179,62 @@ async fn dispatch(command: Command) -> ExitCode {
     }
 }
 
+fn token(args: TokenArgs) -> Result<Report, String> {
+    if let Some(key) = args.generate_key {
+        return commands::token::generate_key(&key, args.jwks.as_deref());
+    }
+    let (Some(key), Some(sub)) = (args.key, args.sub) else {
+        usage("token: give --key FILE --sub S, or --generate-key FILE");
+    };
+    let options = MintOptions {
+        sub,
+        groups: args.groups,
+        scope: args.scope,
+        ttl: args.ttl,
+        token_use: match args.token_use {
+            Use::Access => TokenUse::Access,
+            Use::Id => TokenUse::Id,
+        },
+        client_id: args.client_id,
+        issuer: args.issuer,
+        username: args.username,
+        email: args.email,
+    };
+    commands::token::mint_token(&key, &options)
+}
+
+/// Runs the demo until SIGINT / SIGTERM.
+async fn demo(port: u16) -> ExitCode {
+    let demo = match commands::demo::start(port).await {
+        Ok(demo) => demo,
+        Err(e) => return fail(&e),
+    };
+    print_lines(&demo.banner);
+    let waited = commands::demo::wait_for_signal().await;
+    tracing::info!("shutdown signal received");
+    demo.stop().await;
+    match waited {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn finish_or_fail(result: Result<Report, String>) -> ExitCode {
+    match result {
+        Ok(report) => finish(report),
+        Err(e) => fail(&e),
+    }
+}
+
 #[expect(clippy::print_stdout, reason = "command output belongs on stdout")]
-fn finish(report: Report) -> ExitCode {
-    for line in &report.stdout {
+fn print_lines(lines: &[String]) {
+    for line in lines {
         println!("{line}");
     }
+}
+
+fn finish(report: Report) -> ExitCode {
+    print_lines(&report.stdout);
     for line in &report.stderr {
         eprintln!("{line}");
     }

@@ -2,7 +2,10 @@
 //! `main` prints and turns them into exit codes.
 
 pub mod check;
+pub mod demo;
+pub mod explain;
 pub mod health;
+pub mod token;
 
 /// What a command produced: lines for stdout, lines for stderr, and whether it passed.
 #[derive(Debug, Default)]

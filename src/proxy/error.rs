@@ -4,6 +4,7 @@
 
 use super::body::{ResponseBody, full};
 use crate::policy::Forbidden;
+use crate::telemetry::metrics::UpstreamErrorKind;
 use crate::verify::AuthError;
 use http::{HeaderValue, Response, StatusCode, header};
 
@@ -27,7 +28,7 @@ pub enum Refusal {
     #[error("this route is denied")]
     Denied,
     #[error("the upstream could not be reached")]
-    Upstream(String),
+    Upstream { connect: bool, cause: String },
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
 }
@@ -40,7 +41,7 @@ impl Refusal {
             Refusal::MissingToken | Refusal::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Refusal::IssuerNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Forbidden(_) | Refusal::NoRoute | Refusal::Denied => StatusCode::FORBIDDEN,
-            Refusal::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Refusal::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Refusal::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -55,8 +56,18 @@ impl Refusal {
             Refusal::Forbidden(f) => f.reason(),
             Refusal::NoRoute => "no_route",
             Refusal::Denied => "denied",
-            Refusal::Upstream(_) => "upstream_error",
+            Refusal::Upstream { .. } => "upstream_error",
             Refusal::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+
+    /// The upstream failure this is, for metrics; `None` for a refusal of the request.
+    pub fn upstream_kind(&self) -> Option<UpstreamErrorKind> {
+        match self {
+            Refusal::Upstream { connect: true, .. } => Some(UpstreamErrorKind::Connect),
+            Refusal::Upstream { connect: false, .. } => Some(UpstreamErrorKind::Other),
+            Refusal::UpstreamTimeout => Some(UpstreamErrorKind::Timeout),
+            _ => None,
         }
     }
 
@@ -68,7 +79,7 @@ impl Refusal {
             Refusal::InvalidToken(_) => "invalid_token",
             Refusal::IssuerNotReady(_) => "temporarily_unavailable",
             Refusal::Forbidden(_) | Refusal::NoRoute | Refusal::Denied => "forbidden",
-            Refusal::Upstream(_) => "bad_gateway",
+            Refusal::Upstream { .. } => "bad_gateway",
             Refusal::UpstreamTimeout => "gateway_timeout",
         }
     }

@@ -88,7 +88,13 @@ impl Forwarder {
         *req.version_mut() = self.version;
         match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Err(_) => Err(Refusal::UpstreamTimeout),
-            Ok(Err(e)) => Err(Refusal::Upstream(describe(&e))),
+            Ok(Err(e)) if client_body_failed(&e) => Err(Refusal::BadRequest(
+                "the request body was malformed or ended early".into(),
+            )),
+            Ok(Err(e)) => Err(Refusal::Upstream {
+                connect: e.is_connect(),
+                cause: describe(&e),
+            }),
             Ok(Ok(resp)) => Ok(resp),
         }
     }
@@ -110,6 +116,19 @@ fn describe(e: &hyper_util::client::legacy::Error) -> String {
     }
     text.push_str(&last);
     text
+}
+
+/// Whether forwarding failed because the client's own body stream failed (bad chunk
+/// framing, a disconnect mid-upload): a client fault, not the upstream's.
+fn client_body_failed(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            return h.is_user();
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn tls_config(upstream: &Upstream) -> Result<rustls::ClientConfig, ForwardSetupError> {

@@ -9,6 +9,7 @@ use crate::config::Mode;
 use crate::jwks::KeyStore;
 use crate::policy::Route;
 use crate::telemetry::Metrics;
+use crate::telemetry::metrics::UpstreamErrorKind;
 use arc_swap::ArcSwap;
 use http::header::HOST;
 use http::request::Parts;
@@ -36,6 +37,7 @@ struct Outcome {
     route: Option<(usize, String)>,
     sub: Option<String>,
     reason: Option<&'static str>,
+    upstream_error: Option<UpstreamErrorKind>,
 }
 
 impl Gate {
@@ -89,8 +91,10 @@ impl Gate {
         let elapsed = started.elapsed();
         self.metrics
             .observe_request(outcome.route.as_ref().map(|r| r.0), status, elapsed);
-        if let Some(reason) = outcome.reason {
-            self.metrics.auth_failure(reason);
+        match (outcome.upstream_error, outcome.reason) {
+            (Some(kind), _) => self.metrics.upstream_error(kind),
+            (None, Some(reason)) => self.metrics.auth_failure(reason),
+            (None, None) => {}
         }
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         tracing::info!(
@@ -122,11 +126,11 @@ impl Gate {
         };
         record(outcome, &admitted);
         let Some(forwarder) = &snap.forwarder else {
-            return refuse(
-                (None, Refusal::Upstream("no upstream configured".into())),
-                request_id,
-                outcome,
-            );
+            let refusal = Refusal::Upstream {
+                connect: false,
+                cause: "no upstream configured".into(),
+            };
+            return refuse((None, refusal), request_id, outcome);
         };
         let host = host_of(&parts);
         let pq = path_and_query(&parts, admitted.new_path.as_deref());
@@ -147,7 +151,7 @@ impl Gate {
                 Response::from_parts(parts, ResponseBody::Left(body))
             }
             Err(refusal) => {
-                if let Refusal::Upstream(cause) = &refusal {
+                if let Refusal::Upstream { cause, .. } = &refusal {
                     tracing::warn!(
                         request_id = request_id.to_str().unwrap_or(""),
                         cause,
@@ -254,6 +258,7 @@ fn refuse(
 ) -> Response<ResponseBody> {
     outcome.route = route.map(|r| (r.index(), r.pattern_str().to_owned()));
     outcome.reason = Some(refusal.reason());
+    outcome.upstream_error = refusal.upstream_kind();
     refusal.into_response(request_id)
 }
 
