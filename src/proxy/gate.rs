@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// The request handler shared by every connection of a listener.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ struct Outcome {
     sub: Option<String>,
     reason: Option<&'static str>,
     upstream_error: Option<UpstreamErrorKind>,
+    /// Time to the upstream's response head.
+    upstream_ms: Option<f64>,
 }
 
 impl Gate {
@@ -58,15 +61,29 @@ impl Gate {
 
     /// Handles one request from `peer`. `ambiguous_length` is the connection's verdict on
     /// this request's framing (several lengths, or a length and a transfer coding).
+    /// Everything logged while handling it carries its request id.
     pub async fn handle(
         &self,
         req: Request<Incoming>,
         peer: SocketAddr,
         ambiguous_length: bool,
     ) -> Response<ResponseBody> {
+        let request_id = headers::request_id(req.headers());
+        let span = tracing::info_span!("request", request_id = request_id.to_str().unwrap_or(""));
+        self.serve(req, peer, ambiguous_length, request_id)
+            .instrument(span)
+            .await
+    }
+
+    async fn serve(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        ambiguous_length: bool,
+        request_id: HeaderValue,
+    ) -> Response<ResponseBody> {
         let started = Instant::now();
         let snap = self.snapshot.load_full();
-        let request_id = headers::request_id(req.headers());
         let method = req.method().clone();
         let mut outcome = Outcome {
             path: req.uri().path().to_owned(),
@@ -105,6 +122,7 @@ impl Gate {
             route = outcome.route.as_ref().map_or("-", |r| r.1.as_str()),
             status,
             latency_ms,
+            upstream_ms = outcome.upstream_ms.unwrap_or(-1.0),
             sub = outcome.sub.as_deref().unwrap_or("-"),
             reason = outcome.reason.unwrap_or("-"),
         );
@@ -141,7 +159,10 @@ impl Gate {
         parts.uri = forwarder.uri_for(pq);
         let upstream_req =
             Request::from_parts(parts, RequestBody::new(body, snap.identity.clone()));
-        match forwarder.send(upstream_req).await {
+        let sent = Instant::now();
+        let result = forwarder.send(upstream_req).await;
+        outcome.upstream_ms = Some(sent.elapsed().as_secs_f64() * 1000.0);
+        match result {
             Ok(resp) => {
                 let (mut parts, body) = resp.into_parts();
                 headers::remove_hop_by_hop(&mut parts.headers);
