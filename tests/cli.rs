@@ -220,3 +220,35 @@ async fn sigterm_drains_in_flight_requests_then_exits_0() {
     assert_eq!(code, Some(0));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn bodies_stream_through_without_growing_the_proxy() {
+    let up = echo::start().await;
+    let (_dir, path) = proxy::write_config(&format!(
+        "[upstream]\nurl = \"{}\"\n[[routes]]\npath = \"/**\"\nauth = \"public\"\n",
+        up.url()
+    ));
+    let bin = proxy::spawn_binary(&path, &[("RUST_LOG", "warn,cognigate::app=info")]);
+    // Warm up the connection pools and allocator, then measure.
+    assert_eq!(
+        http::get(&bin.url("/stream/1048576"), &[]).await.status,
+        200
+    );
+    let before = rss_kib(bin.child.id());
+    let r = http::get(&bin.url("/stream/52428800"), &[]).await;
+    assert_eq!(r.body.len(), 52_428_800);
+    let upload = "u".repeat(50 * 1024 * 1024);
+    let r = http::send("POST", &bin.url("/upload"), &[], Some(&upload)).await;
+    assert_eq!(r.json()["body_len"], 50 * 1024 * 1024);
+    let grown = rss_kib(bin.child.id()).saturating_sub(before);
+    assert!(
+        grown < 16 * 1024,
+        "proxy RSS grew by {grown} KiB while streaming 2 x 50 MB"
+    );
+}
