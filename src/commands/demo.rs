@@ -254,7 +254,7 @@ fn user_token(key: &DevKey, user: &str) -> Result<String, String> {
         Vec::new()
     };
     let spec = TokenSpec {
-        sub: format!("{user}-0000-demo"),
+        sub: user.to_owned(),
         issuer: DEFAULT_ISSUER.to_owned(),
         client_id: DEFAULT_CLIENT_ID.to_owned(),
         token_use: TokenUse::Access,
