@@ -2,19 +2,25 @@
 //! background tasks (key refresh, config reload), binds the listeners and serves until
 //! shutdown. Only this module and `server` spawn tasks.
 
+mod keys;
+mod swap;
+
 use crate::config::{self, Config};
-use crate::jwks::{JwksClient, KeyStore, RefreshTiming, run_refresh};
+use crate::jwks::{JwksClient, RefreshTiming};
 use crate::proxy::{Gate, Snapshot};
+use crate::server::tls::{self, CertStore};
 use crate::server::{self, Lifecycle, admin};
 use crate::telemetry::Metrics;
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use keys::KeyTasks;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// A started cognigate: its bound addresses and the handle to stop it.
 #[derive(Debug)]
@@ -37,45 +43,91 @@ impl Running {
     }
 }
 
-/// Shared pieces the background tasks and listeners need.
-struct Parts {
+/// What the listeners, the reload task and shutdown share.
+#[derive(Debug)]
+struct Shared {
     snapshot: Arc<ArcSwap<Snapshot>>,
-    keys: Arc<KeyStore>,
     metrics: Arc<Metrics>,
     lifecycle: Lifecycle,
+    /// The certificate the TLS listener presents (with `[tls]`).
+    certs: Option<Arc<CertStore>>,
+    /// The refresh tasks, aligned with the current snapshot's key store.
+    keys: Mutex<KeyTasks>,
+    /// The config the listeners were bound with: restart-only keys compare against it.
+    started: Arc<Config>,
+}
+
+impl Shared {
+    fn key_tasks(&self) -> std::sync::MutexGuard<'_, KeyTasks> {
+        // Only the reload task and shutdown lock it, never across an await.
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The bound listeners.
+struct Listeners {
+    proxy: TcpListener,
+    admin: TcpListener,
+    tls: Option<TlsAcceptor>,
 }
 
 /// Starts serving `config`: binds both listeners (port 0 picks a free port), starts the
-/// key refresh tasks, and returns at once.
+/// key refresh tasks, and returns at once. The config is never reloaded.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_inner(config, None).await
+}
+
+/// Loads `path` and starts serving it, reloading the config on SIGHUP and whenever the
+/// file (or the TLS certificate files) change.
+pub async fn start_from_file(path: &Path) -> anyhow::Result<Running> {
+    let validated = config::load(path)?;
+    for w in &validated.warnings {
+        tracing::warn!("{}: {w}", path.display());
+    }
+    start_inner(validated.config, Some(path.to_owned())).await
+}
+
+async fn start_inner(config: Config, reload_from: Option<PathBuf>) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let snapshot = Snapshot::build(config.clone())?;
+    let certs = config.tls.as_ref().map(CertStore::load).transpose()?;
+    let listeners = Listeners {
+        proxy: bind(config.listen, "listen").await?,
+        admin: bind(config.admin_listen, "admin_listen").await?,
+        tls: certs.clone().map(tls::acceptor).transpose()?,
+    };
+    let proxy_addr = listeners.proxy.local_addr()?;
+    let admin_addr = listeners.admin.local_addr()?;
     let metrics = Arc::new(Metrics::new());
     metrics.set_routes(&route_patterns(&config));
-    let parts = Parts {
+    let timing = RefreshTiming::from(&config.jwks);
+    let key_tasks = KeyTasks::start(
+        JwksClient::new()?,
+        metrics.clone(),
+        &snapshot.keys,
+        &config.issuers,
+        timing,
+    );
+    let shared = Arc::new(Shared {
         snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
-        keys: Arc::new(KeyStore::new(
-            config.issuers.len(),
-            config.jwks.min_refetch_interval,
-        )),
         metrics,
         lifecycle: Lifecycle::default(),
-    };
-    let proxy_listener = bind(config.listen, "listen").await?;
-    let admin_listener = bind(config.admin_listen, "admin_listen").await?;
-    let proxy_addr = proxy_listener.local_addr()?;
-    let admin_addr = admin_listener.local_addr()?;
-    let refreshers = spawn_refreshers(&parts, &config)?;
+        certs,
+        keys: Mutex::new(key_tasks),
+        started: config.clone(),
+    });
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(serve(
-        parts,
-        config,
-        proxy_listener,
-        admin_listener,
-        refreshers,
-        shutdown_rx,
-    ));
-    tracing::info!(proxy = %proxy_addr, admin = %admin_addr, "listening");
+    if let Some(path) = reload_from {
+        // Set up before "listening": a SIGHUP from then on must reload, not kill.
+        let triggers = swap::Triggers::new(&path, config.tls.as_ref())?;
+        tokio::spawn(swap::reload_loop(
+            shared.clone(),
+            triggers,
+            shutdown_rx.clone(),
+        ));
+    }
+    let task = tokio::spawn(serve(shared, listeners, shutdown_rx));
+    tracing::info!(proxy = %proxy_addr, admin = %admin_addr, tls = config.tls.is_some(), "listening");
     Ok(Running {
         proxy_addr,
         admin_addr,
@@ -94,67 +146,36 @@ fn route_patterns(config: &Config) -> Vec<String> {
     config.routes.iter().map(|r| r.path.clone()).collect()
 }
 
-fn spawn_refreshers(parts: &Parts, config: &Config) -> anyhow::Result<Vec<JoinHandle<()>>> {
-    let client = JwksClient::new()?;
-    let timing = RefreshTiming::from(&config.jwks);
-    let tasks = config
-        .issuers
-        .iter()
-        .enumerate()
-        .map(|(idx, issuer)| {
-            let (metrics, name) = (parts.metrics.clone(), issuer.name.clone());
-            let report = move |ok| metrics.jwks_refresh(&name, ok);
-            let task = run_refresh(
-                parts.keys.clone(),
-                idx,
-                client.clone(),
-                issuer.clone(),
-                timing,
-                report,
-            );
-            tokio::spawn(task)
-        })
-        .collect();
-    Ok(tasks)
-}
-
-async fn serve(
-    parts: Parts,
-    config: Arc<Config>,
-    proxy_listener: TcpListener,
-    admin_listener: TcpListener,
-    refreshers: Vec<JoinHandle<()>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn serve(shared: Arc<Shared>, listeners: Listeners, mut shutdown: watch::Receiver<bool>) {
     let (stop_accepting, accept_rx) = watch::channel(false);
     let (stop_admin, admin_rx) = watch::channel(false);
-    let proto = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
+    // `[tls]` on or off is fixed for the process (turning it over needs a restart).
+    let proto = match listeners.tls {
+        Some(_) => "https",
+        None => "http",
     };
     let gate = Arc::new(Gate::new(
-        parts.snapshot.clone(),
-        parts.keys.clone(),
-        parts.metrics.clone(),
+        shared.snapshot.clone(),
+        shared.metrics.clone(),
         proto,
     ));
     let accepting = tokio::spawn(server::accept_loop(
-        proxy_listener,
+        listeners.proxy,
+        listeners.tls,
         gate,
-        config.limits.clone(),
         accept_rx,
     ));
     let admin_state = admin::AdminState {
-        keys: parts.keys.clone(),
-        lifecycle: parts.lifecycle.clone(),
-        metrics: parts.metrics.clone(),
-        issuer_names: config.issuers.iter().map(|i| i.name.clone()).collect(),
+        snapshot: shared.snapshot.clone(),
+        lifecycle: shared.lifecycle.clone(),
+        metrics: shared.metrics.clone(),
     };
-    tokio::spawn(admin::serve(admin_listener, admin_state, admin_rx));
+    tokio::spawn(admin::serve(listeners.admin, admin_state, admin_rx));
 
     let _ = shutdown.wait_for(|s| *s).await;
-    parts.lifecycle.begin_drain();
+    shared.lifecycle.begin_drain();
+    // The shutdown timings of the config in force now (a reload may have changed them).
+    let config = shared.snapshot.load().config.clone();
     tracing::info!(delay = ?config.shutdown_delay, "shutdown: readyz now 503, still serving");
     tokio::time::sleep(config.shutdown_delay).await;
     stop_accepting.send_replace(true);
@@ -171,19 +192,14 @@ async fn serve(
         }
     }
     stop_admin.send_replace(true);
-    for task in refreshers {
-        task.abort();
-    }
+    shared.key_tasks().abort_all();
     tracing::info!("shutdown complete");
 }
 
-/// `cognigate run`: load, serve, stop gracefully on SIGTERM / SIGINT.
+/// `cognigate run`: load, serve (reloading on SIGHUP and file changes), stop gracefully
+/// on SIGTERM / SIGINT.
 pub async fn run(path: &Path) -> anyhow::Result<()> {
-    let validated = config::load(path)?;
-    for w in &validated.warnings {
-        tracing::warn!("{}: {w}", path.display());
-    }
-    let running = start(validated.config).await?;
+    let running = start_from_file(path).await?;
     wait_for_signal().await?;
     tracing::info!("shutdown signal received");
     running.shutdown();

@@ -3,6 +3,7 @@
 
 mod load;
 pub mod raw;
+pub mod reload;
 mod validate;
 
 pub use load::{LoadError, load, load_with_env};

@@ -5,6 +5,11 @@
 //! refetch, at most once per `min_refetch_interval` per issuer however many tokens with
 //! made-up kids arrive (aws-jwt-verify's "penalty box"): the gate is a single
 //! compare-and-swap on a timestamp, so the request path never waits on a lock.
+//!
+//! A config reload builds a [`KeyStore::successor`] for the new issuer list: an issuer
+//! whose settings did not change shares its slot (key set, refetch gate, refresh task)
+//! with the old store, so a reload causes no refetch storm and the index space of the
+//! store always matches the issuer list of the snapshot that holds it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +23,8 @@ use super::KeySet;
 /// Key sets of all issuers plus the state of their refreshes.
 #[derive(Debug)]
 pub struct KeyStore {
-    slots: Box<[Slot]>,
+    /// Shared (`Arc`) so that a successor store can adopt a slot whole.
+    slots: Box<[Arc<Slot>]>,
     min_refetch_ms: u64,
     epoch: Instant,
 }
@@ -49,6 +55,18 @@ pub struct RefreshStats {
     pub keys: usize,
 }
 
+/// How a slot of a [`KeyStore::successor`] starts, by the old store's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carry {
+    /// The very same slot: the issuer is unchanged and its refresh task keeps running.
+    Share(usize),
+    /// A new slot that starts with the old slot's current key set (same JWKS, other
+    /// settings changed): requests keep verifying while the new task refetches.
+    Seed(usize),
+    /// A new, empty slot (a new issuer).
+    Fresh,
+}
+
 /// The answer to an unknown-kid refetch request.
 #[derive(Debug)]
 #[must_use = "a granted refetch can be awaited before verifying again"]
@@ -74,12 +92,30 @@ impl RefetchTicket {
 impl KeyStore {
     /// An empty store for `issuer_count` issuers; index `i` is `issuers[i]` of the config.
     pub fn new(issuer_count: usize, min_refetch_interval: Duration) -> KeyStore {
-        let slots = (0..issuer_count).map(|_| Slot::new()).collect();
-        let min_refetch_ms = u64::try_from(min_refetch_interval.as_millis()).unwrap_or(u64::MAX);
+        let slots = (0..issuer_count).map(|_| Arc::new(Slot::new())).collect();
         KeyStore {
             slots,
-            min_refetch_ms,
+            min_refetch_ms: millis(min_refetch_interval),
             epoch: Instant::now(),
+        }
+    }
+
+    /// A store for a reloaded issuer list: slot `i` is built as `plan[i]` says from this
+    /// store's slots. The clock is kept, so a shared slot's refetch gate stays exact.
+    pub fn successor(&self, plan: &[Carry], min_refetch_interval: Duration) -> KeyStore {
+        let slots = plan
+            .iter()
+            .map(|carry| match *carry {
+                Carry::Share(old) => self.slots.get(old).cloned(),
+                Carry::Seed(old) => Some(Arc::new(Slot::seeded(self.get(old)))),
+                Carry::Fresh => None,
+            })
+            .map(|slot| slot.unwrap_or_else(|| Arc::new(Slot::new())))
+            .collect();
+        KeyStore {
+            slots,
+            min_refetch_ms: millis(min_refetch_interval),
+            epoch: self.epoch,
         }
     }
 
@@ -188,7 +224,17 @@ impl KeyStore {
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Slot {
+    fn seeded(set: Option<Arc<KeySet>>) -> Slot {
+        let slot = Slot::new();
+        slot.set.store(set);
+        slot
+    }
+
     fn new() -> Slot {
         Slot {
             set: ArcSwapOption::empty(),
@@ -264,6 +310,32 @@ mod tests {
         let second = store.refetch_for_unknown_kid(0);
         assert!(!second.wait(Duration::from_secs(1)).await);
         assert!(!first.wait(Duration::from_millis(10)).await);
+    }
+
+    #[test]
+    fn successor_shares_seeds_and_adds_slots() {
+        let old = KeyStore::new(3, INTERVAL);
+        old.replace(0, testkit::key_set());
+        old.replace(1, testkit::key_set());
+        let t0 = Instant::now();
+        assert!(old.refetch_at(0, t0).is_granted());
+        let plan = [
+            Carry::Fresh,
+            Carry::Seed(1),
+            Carry::Share(0),
+            Carry::Share(9),
+        ];
+        let new = old.successor(&plan, INTERVAL);
+        assert_eq!(new.len(), 4);
+        assert!(new.get(0).is_none() && new.get(3).is_none());
+        assert!(Arc::ptr_eq(&new.get(1).unwrap(), &old.get(1).unwrap()));
+        // A shared slot is one slot: its refetch gate and later sets are common.
+        assert!(!new.refetch_at(2, t0).is_granted());
+        new.replace(2, testkit::key_set());
+        assert!(Arc::ptr_eq(&new.get(2).unwrap(), &old.get(0).unwrap()));
+        // A seeded slot is its own from then on.
+        new.replace(1, testkit::key_set());
+        assert!(!Arc::ptr_eq(&new.get(1).unwrap(), &old.get(1).unwrap()));
     }
 
     #[test]

@@ -74,6 +74,12 @@ impl Forwarder {
         })
     }
 
+    /// Whether an HTTP/1.1 `Upgrade` can be passed on: not over HTTP/2, which has no
+    /// such mechanism (RFC 9113 §8.6).
+    pub fn supports_upgrades(&self) -> bool {
+        self.version == Version::HTTP_11
+    }
+
     /// The upstream URI for an authorized path (and the client's query, untouched).
     pub fn uri_for(&self, path_and_query: PathAndQuery) -> Uri {
         let mut parts = http::uri::Parts::default();

@@ -1,12 +1,14 @@
 //! The proxy listener's service: one request in, one response out, one log line.
+//! An admitted `Upgrade` request additionally leaves a [`Splice`] in the response's
+//! extensions for the server to run once the 101 has gone out.
 
 use super::Snapshot;
 use super::auth::{self, Admitted, Target};
 use super::body::{RequestBody, ResponseBody, full};
 use super::error::Refusal;
 use super::headers;
-use crate::config::Mode;
-use crate::jwks::KeyStore;
+use super::upgrade::{self, Splice, UpgradeRequest};
+use crate::config::{Limits, Mode};
 use crate::policy::Route;
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::UpstreamErrorKind;
@@ -25,7 +27,6 @@ use tracing::Instrument;
 #[derive(Debug, Clone)]
 pub struct Gate {
     snapshot: Arc<ArcSwap<Snapshot>>,
-    keys: Arc<KeyStore>,
     metrics: Arc<Metrics>,
     /// `http` or `https`: what the client spoke, for `X-Forwarded-Proto`.
     proto: &'static str,
@@ -44,19 +45,22 @@ struct Outcome {
 }
 
 impl Gate {
-    /// A handler reading config snapshots from `snapshot` and keys from `keys`.
+    /// A handler reading config snapshots (and through them key sets) from `snapshot`.
     pub fn new(
         snapshot: Arc<ArcSwap<Snapshot>>,
-        keys: Arc<KeyStore>,
         metrics: Arc<Metrics>,
         proto: &'static str,
     ) -> Self {
         Gate {
             snapshot,
-            keys,
             metrics,
             proto,
         }
+    }
+
+    /// The `[limits]` of the current snapshot (new connections take them up).
+    pub fn limits(&self) -> Limits {
+        self.snapshot.load().config.limits.clone()
     }
 
     /// Handles one request from `peer`. `ambiguous_length` is the connection's verdict on
@@ -150,27 +154,31 @@ impl Gate {
             };
             return refuse((None, refusal), request_id, outcome);
         };
-        let host = host_of(&parts);
         let pq = path_and_query(&parts, admitted.new_path.as_deref());
         outcome.path = pq.path().to_owned();
-        rewrite_request(snap, &mut parts.headers, &admitted);
-        headers::remove_hop_by_hop(&mut parts.headers);
-        headers::set_forwarded(&mut parts.headers, peer.ip(), self.proto, host, request_id);
+        let upgrade = forwarder
+            .supports_upgrades()
+            .then(|| upgrade::take(&mut parts))
+            .flatten();
+        self.rewrite_head(
+            snap,
+            &mut parts,
+            &admitted,
+            upgrade.as_ref(),
+            peer,
+            request_id,
+        );
         parts.uri = forwarder.uri_for(pq);
         let upstream_req =
             Request::from_parts(parts, RequestBody::new(body, snap.identity.clone()));
         let sent = Instant::now();
-        let result = forwarder.send(upstream_req).await;
+        let result = forwarder
+            .send(upstream_req)
+            .await
+            .and_then(|resp| no_unasked_switch(resp, upgrade.is_some()));
         outcome.upstream_ms = Some(sent.elapsed().as_secs_f64() * 1000.0);
         match result {
-            Ok(resp) => {
-                let (mut parts, body) = resp.into_parts();
-                headers::remove_hop_by_hop(&mut parts.headers);
-                parts
-                    .headers
-                    .insert(headers::X_REQUEST_ID, request_id.clone());
-                Response::from_parts(parts, ResponseBody::Left(body))
-            }
+            Ok(resp) => relay(resp, upgrade, request_id),
             Err(refusal) => {
                 if let Refusal::Upstream { cause, .. } = &refusal {
                     tracing::warn!(
@@ -182,6 +190,26 @@ impl Gate {
                 refuse((Some(admitted.route), refusal), request_id, outcome)
             }
         }
+    }
+
+    /// The client's head as the upstream gets it: identity stripped then set, no
+    /// hop-by-hop headers (but an upgrade we pass keeps its two), `X-Forwarded-*`.
+    fn rewrite_head(
+        &self,
+        snap: &Snapshot,
+        parts: &mut Parts,
+        admitted: &Admitted<'_>,
+        upgrade: Option<&UpgradeRequest>,
+        peer: SocketAddr,
+        request_id: &HeaderValue,
+    ) {
+        let host = host_of(parts);
+        rewrite_request(snap, &mut parts.headers, admitted);
+        headers::remove_hop_by_hop(&mut parts.headers);
+        if let Some(upgrade) = upgrade {
+            upgrade.set_headers(&mut parts.headers);
+        }
+        headers::set_forwarded(&mut parts.headers, peer.ip(), self.proto, host, request_id);
     }
 
     /// Forward-auth: the request describes another request (the ingress's); answer
@@ -248,8 +276,45 @@ impl Gate {
         snap.identity
             .check_connection(headers)
             .map_err(|e| (None, Refusal::BadRequest(e.to_string())))?;
-        auth::admit(snap, &self.keys, target, headers).await
+        auth::admit(snap, &snap.keys, target, headers).await
     }
+}
+
+/// A 101 to a request that asked for no upgrade would leave the client's connection in
+/// an unknown protocol: that is an upstream fault.
+fn no_unasked_switch(resp: Response<Incoming>, asked: bool) -> Result<Response<Incoming>, Refusal> {
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS && !asked {
+        return Err(Refusal::Upstream {
+            connect: false,
+            cause: "the upstream switched protocols without an upgrade request".into(),
+        });
+    }
+    Ok(resp)
+}
+
+/// The upstream's response on its way to the client, without hop-by-hop headers; a 101
+/// answering an upgrade we passed keeps its upgrade headers and carries the splice.
+fn relay(
+    resp: Response<Incoming>,
+    upgrade: Option<UpgradeRequest>,
+    request_id: &HeaderValue,
+) -> Response<ResponseBody> {
+    let (mut parts, body) = resp.into_parts();
+    let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
+    let protocol = parts.headers.get(http::header::UPGRADE).cloned();
+    headers::remove_hop_by_hop(&mut parts.headers);
+    let splice = match (upgrade, switching) {
+        (Some(upgrade), true) => upgrade.accept(&mut parts, protocol),
+        _ => None,
+    };
+    parts
+        .headers
+        .insert(headers::X_REQUEST_ID, request_id.clone());
+    let mut resp = Response::from_parts(parts, ResponseBody::Left(body));
+    if let Some(splice) = splice {
+        resp.extensions_mut().insert::<Splice>(splice);
+    }
+    resp
 }
 
 /// Strip spoofed identity, then set the verified one (STYLE rule 6).

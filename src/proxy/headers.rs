@@ -13,8 +13,9 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1, plus the
-/// non-standard ones proxies still see).
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// non-standard ones proxies still see, and RFC 7540 §3.2.1's `HTTP2-Settings`, which
+/// only an `Upgrade: h2c` uses and which must never reach an upstream on its own).
+const HOP_BY_HOP: [HeaderName; 9] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -23,6 +24,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     HeaderName::from_static("trailer"),
     TRANSFER_ENCODING,
     HeaderName::from_static("upgrade"),
+    HeaderName::from_static("http2-settings"),
 ];
 
 /// Refuses requests whose length is ambiguous: both `Content-Length` and

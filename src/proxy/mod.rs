@@ -1,6 +1,10 @@
 //! The request path: authorize (auth), rewrite headers (headers, identity), forward
 //! (forward) or refuse (error). One config snapshot is loaded per request, before any
 //! await, so a reload never changes the rules under a request in flight.
+//!
+//! The snapshot also holds the [`KeyStore`] whose slot indexes match its issuer list:
+//! routes, issuers and the place their key sets live swap together, while the key sets
+//! themselves are swapped by the refresh tasks inside the store (STYLE rule 3).
 
 pub mod auth;
 pub mod body;
@@ -10,9 +14,11 @@ pub mod forward_auth;
 mod gate;
 pub mod headers;
 pub mod token;
+pub mod upgrade;
 
 use crate::config::{Config, Mode};
 use crate::identity::IdentityHeaders;
+use crate::jwks::KeyStore;
 use crate::policy::RouteTable;
 use crate::verify::Verifier;
 use forward::Forwarder;
@@ -26,7 +32,11 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     pub routes: RouteTable,
     pub identity: Arc<IdentityHeaders>,
-    pub verifier: Verifier,
+    /// Shared with the previous snapshot when issuers and `[token]` did not change, so a
+    /// reload of routes keeps the verified-token cache.
+    pub verifier: Arc<Verifier>,
+    /// The key sets of `config.issuers`, by index.
+    pub keys: Arc<KeyStore>,
     pub forwarder: Option<Forwarder>,
     /// Every configured app client id (for Amplify cookie names).
     pub client_ids: Vec<String>,
@@ -42,8 +52,36 @@ pub enum SnapshotError {
 }
 
 impl Snapshot {
-    /// Compiles routes, identity headers, verifier and upstream client for `config`.
+    /// Compiles routes, identity headers, verifier and upstream client for `config`,
+    /// with an empty key store.
     pub fn build(config: Arc<Config>) -> Result<Self, SnapshotError> {
+        let keys = KeyStore::new(config.issuers.len(), config.jwks.min_refetch_interval);
+        let verifier = Arc::new(Verifier::new(&config.issuers, &config.token));
+        Self::assemble(config, Arc::new(keys), verifier)
+    }
+
+    /// The snapshot for a reloaded `config` whose key sets live in `keys` (a successor of
+    /// `previous.keys`). The upstream client is always rebuilt (its `ca_file` may have
+    /// changed); the verifier and its cache are kept when nothing it depends on changed.
+    pub fn rebuild(
+        config: Arc<Config>,
+        keys: Arc<KeyStore>,
+        previous: &Snapshot,
+    ) -> Result<Self, SnapshotError> {
+        let same =
+            previous.config.issuers == config.issuers && previous.config.token == config.token;
+        let verifier = match same {
+            true => previous.verifier.clone(),
+            false => Arc::new(Verifier::new(&config.issuers, &config.token)),
+        };
+        Self::assemble(config, keys, verifier)
+    }
+
+    fn assemble(
+        config: Arc<Config>,
+        keys: Arc<KeyStore>,
+        verifier: Arc<Verifier>,
+    ) -> Result<Self, SnapshotError> {
         let routes =
             RouteTable::compile(&config.routes).map_err(|(i, e)| SnapshotError::Route(i, e))?;
         let forwarder = match (&config.upstream, config.mode) {
@@ -57,7 +95,8 @@ impl Snapshot {
             .collect();
         Ok(Snapshot {
             identity: Arc::new(IdentityHeaders::new(&config.identity)),
-            verifier: Verifier::new(&config.issuers, &config.token),
+            verifier,
+            keys,
             routes,
             forwarder,
             client_ids,

@@ -1,8 +1,9 @@
 //! The admin listener: `/livez` (alias `/healthz`), `/readyz`, `/metrics`. Never proxied.
 
 use super::Lifecycle;
-use crate::jwks::KeyStore;
+use crate::proxy::Snapshot;
 use crate::proxy::body::{ResponseBody, full};
+use arc_swap::ArcSwap;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -16,11 +17,11 @@ use tokio::sync::watch;
 /// What the admin endpoints read.
 #[derive(Debug, Clone)]
 pub struct AdminState {
-    pub keys: Arc<KeyStore>,
+    /// The current config snapshot: its issuers and, by the same index, their key sets
+    /// (a reload may add or remove issuers).
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub lifecycle: Lifecycle,
     pub metrics: Arc<crate::telemetry::Metrics>,
-    /// Issuer names, by index in the key store.
-    pub issuer_names: Vec<String>,
 }
 
 /// Serves the admin endpoints until `stop` turns true.
@@ -76,12 +77,10 @@ fn readiness(state: &AdminState) -> Response<ResponseBody> {
             r#"{"status":"draining","reason":"shutting down"}"#.to_owned(),
         );
     }
-    let missing: Vec<&str> = state
-        .issuer_names
-        .iter()
-        .enumerate()
-        .filter(|(idx, _)| state.keys.get(*idx).is_none())
-        .map(|(_, name)| name.as_str())
+    let snap = state.snapshot.load();
+    let missing: Vec<&str> = (snap.config.issuers.iter().enumerate())
+        .filter(|(idx, _)| snap.keys.get(*idx).is_none())
+        .map(|(_, issuer)| issuer.name.as_str())
         .collect();
     if missing.is_empty() {
         return json(StatusCode::OK, r#"{"status":"ready"}"#.to_owned());
@@ -95,12 +94,11 @@ fn readiness(state: &AdminState) -> Response<ResponseBody> {
 
 /// Per issuer: name, keys in the current set, age of the set in seconds.
 fn issuer_stats(state: &AdminState) -> Vec<(String, usize, Option<f64>)> {
-    state
-        .issuer_names
-        .iter()
-        .enumerate()
-        .map(|(idx, name)| {
-            let set = state.keys.get(idx);
+    let snap = state.snapshot.load();
+    (snap.config.issuers.iter().enumerate())
+        .map(|(idx, issuer)| {
+            let name = &issuer.name;
+            let set = snap.keys.get(idx);
             let age = set
                 .as_ref()
                 .and_then(|s| s.fetched_at().elapsed().ok())

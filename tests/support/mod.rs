@@ -5,5 +5,6 @@
 pub mod echo;
 pub mod http;
 pub mod jwks_server;
+pub mod live;
 pub mod proxy;
 pub mod tokens;

@@ -55,6 +55,21 @@ pub async fn start(body: &str) -> TestProxy {
     }
 }
 
+/// Like [`start`], through `app::start_from_file`: the config (and TLS files) are
+/// reloaded when they change on disk. The config file is `dir/cognigate.toml`.
+pub async fn start_watched(body: &str) -> TestProxy {
+    let (dir, path) = write_config(body);
+    let running = app::start_from_file(&path)
+        .await
+        .unwrap_or_else(|e| panic!("test config invalid:\n{e:#}"));
+    TestProxy {
+        addr: running.proxy_addr,
+        admin: running.admin_addr,
+        running,
+        dir,
+    }
+}
+
 /// The real binary, with its JSON log lines collected.
 pub struct Binary {
     pub child: Child,
