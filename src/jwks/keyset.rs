@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::SystemTime;
 
+use aws_lc_rs::signature::ParsedPublicKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -26,6 +27,9 @@ pub struct VerifyKey {
     pub key: DecodingKey,
     /// The algorithm bound to this key when the set was loaded.
     pub algorithm: Algorithm,
+    /// RSA keys, parsed once into aws-lc's form (the same backend jsonwebtoken uses),
+    /// so that a verification does not rebuild the key from `n` and `e` every time.
+    pub parsed_rsa: Option<ParsedPublicKey>,
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -150,7 +154,15 @@ fn usable_key(
     }
     let algorithm = key_algorithm(&jwk, allowed).map_err(refuse)?;
     let key = decoding_key(&jwk, algorithm).map_err(refuse)?;
-    Ok((kid, VerifyKey { key, algorithm }))
+    let parsed_rsa = parsed_rsa(&jwk, algorithm);
+    Ok((
+        kid,
+        VerifyKey {
+            key,
+            algorithm,
+            parsed_rsa,
+        },
+    ))
 }
 
 /// The algorithm this key verifies: its own `alg` if given, else derived from `kty`.
@@ -203,6 +215,25 @@ fn rsa_key(jwk: &RawJwk) -> Result<DecodingKey, &'static str> {
         return Err("RSA modulus shorter than 2048 bits");
     }
     Ok(DecodingKey::from_rsa_raw_components(&n, &e))
+}
+
+/// The pre-parsed form of an RSA key for `algorithm`; `None` for other families (they
+/// verify through jsonwebtoken).
+fn parsed_rsa(jwk: &RawJwk, algorithm: Algorithm) -> Option<ParsedPublicKey> {
+    use aws_lc_rs::signature as sig;
+    let params: &'static sig::RsaParameters = match algorithm {
+        Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    };
+    let (n, e) = (b64(jwk.n.as_deref())?, b64(jwk.e.as_deref())?);
+    sig::RsaPublicKeyComponents { n: &n, e: &e }
+        .to_parsed_public_key(params)
+        .ok()
 }
 
 fn ec_key(jwk: &RawJwk, algorithm: Algorithm) -> Result<DecodingKey, &'static str> {

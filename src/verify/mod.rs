@@ -30,6 +30,8 @@ mod tests;
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, errors::ErrorKind};
 
 pub use claims::{Claims, NumericDate};
@@ -202,6 +204,14 @@ fn check_client(issuer: &Issuer, claims: &Claims) -> Result<(), AuthError> {
 /// The algorithm passed is the key's own, never the header's (they are equal by now).
 fn check_signature(segments: &Segments<'_>, key: &VerifyKey) -> Result<(), AuthError> {
     let message = segments.signing_input.as_bytes();
+    if let Some(parsed) = &key.parsed_rsa {
+        let signature = URL_SAFE_NO_PAD
+            .decode(segments.signature)
+            .map_err(|_| AuthError::Malformed("segment is not base64url"))?;
+        return parsed
+            .verify_sig(message, &signature)
+            .map_err(|_| AuthError::BadSignature);
+    }
     match jsonwebtoken::crypto::verify(segments.signature, message, &key.key, key.algorithm) {
         Ok(true) => Ok(()),
         Err(e) if matches!(e.kind(), ErrorKind::Base64(_)) => {
