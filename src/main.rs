@@ -132,14 +132,33 @@ fn main() -> ExitCode {
         (None, None) => usage("a subcommand or --config FILE is required (see --help)"),
     };
     cognigate::telemetry::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(dispatch(command))
+}
+
+/// One worker per CPU the process may run on (affinity and cgroup quota aware, so a
+/// sidecar limited to one core gets one), overridable with `TOKIO_WORKER_THREADS`. On a
+/// single core the current-thread scheduler wins: the multi-thread one would add
+/// cross-thread wake-ups and work-stealing bookkeeping for nothing (benches/RESULTS.md).
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(cores);
+    if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
 }
 
 async fn dispatch(command: Command) -> ExitCode {

@@ -12,6 +12,7 @@ use crate::config::{Limits, Mode};
 use crate::policy::Route;
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::UpstreamErrorKind;
+use crate::verify::Claims;
 use arc_swap::ArcSwap;
 use http::header::HOST;
 use http::request::Parts;
@@ -32,12 +33,14 @@ pub struct Gate {
     proto: &'static str,
 }
 
-/// What one request's log line reports besides method and status.
+/// What one request's log line reports besides method and status. Borrowed or shared,
+/// never copied: it is filled on every request.
 #[derive(Default)]
-struct Outcome {
-    path: String,
-    route: Option<(usize, String)>,
-    sub: Option<String>,
+struct Outcome<'s> {
+    /// The path as forwarded (normalized) or, for a refusal, as received.
+    path: Option<PathAndQuery>,
+    route: Option<&'s Route>,
+    principal: Option<Arc<Claims>>,
     reason: Option<&'static str>,
     upstream_error: Option<UpstreamErrorKind>,
     /// Time to the upstream's response head.
@@ -90,7 +93,7 @@ impl Gate {
         let snap = self.snapshot.load_full();
         let method = req.method().clone();
         let mut outcome = Outcome {
-            path: req.uri().path().to_owned(),
+            path: req.uri().path_and_query().cloned(),
             ..Outcome::default()
         };
         let resp = match snap.config.mode {
@@ -111,7 +114,7 @@ impl Gate {
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         self.metrics
-            .observe_request(outcome.route.as_ref().map(|r| r.0), status, elapsed);
+            .observe_request(outcome.route.map(Route::index), status, elapsed);
         match (outcome.upstream_error, outcome.reason) {
             (Some(kind), _) => self.metrics.upstream_error(kind),
             (None, Some(reason)) => self.metrics.auth_failure(reason),
@@ -122,24 +125,24 @@ impl Gate {
             target: "cognigate::access",
             request_id = request_id.to_str().unwrap_or(""),
             %method,
-            path = outcome.path,
-            route = outcome.route.as_ref().map_or("-", |r| r.1.as_str()),
+            path = outcome.path.as_ref().map_or("-", PathAndQuery::path),
+            route = outcome.route.map_or("-", Route::pattern_str),
             status,
             latency_ms,
             upstream_ms = outcome.upstream_ms.unwrap_or(-1.0),
-            sub = outcome.sub.as_deref().unwrap_or("-"),
+            sub = outcome.principal.as_ref().map_or("-", |c| c.sub.as_str()),
             reason = outcome.reason.unwrap_or("-"),
         );
         resp
     }
 
-    async fn proxy(
+    async fn proxy<'s>(
         &self,
-        snap: &Snapshot,
+        snap: &'s Snapshot,
         req: Request<Incoming>,
         peer: SocketAddr,
         request_id: &HeaderValue,
-        outcome: &mut Outcome,
+        outcome: &mut Outcome<'s>,
     ) -> Response<ResponseBody> {
         let (mut parts, body) = req.into_parts();
         let admitted = match self.admit_parts(snap, &parts).await {
@@ -155,7 +158,7 @@ impl Gate {
             return refuse((None, refusal), request_id, outcome);
         };
         let pq = path_and_query(&parts, admitted.new_path.as_deref());
-        outcome.path = pq.path().to_owned();
+        outcome.path = Some(pq.clone());
         let upgrade = forwarder
             .supports_upgrades()
             .then(|| upgrade::take(&mut parts))
@@ -214,19 +217,19 @@ impl Gate {
 
     /// Forward-auth: the request describes another request (the ingress's); answer
     /// 200 with identity headers, or the refusal.
-    async fn check(
+    async fn check<'s>(
         &self,
-        snap: &Snapshot,
+        snap: &'s Snapshot,
         req: Request<Incoming>,
         request_id: &HeaderValue,
-        outcome: &mut Outcome,
+        outcome: &mut Outcome<'s>,
     ) -> Response<ResponseBody> {
         let (parts, _body) = req.into_parts();
         let original = match super::forward_auth::original_request(&parts) {
             Ok(o) => o,
             Err(refusal) => return refuse((None, refusal), request_id, outcome),
         };
-        outcome.path = original.path.clone();
+        outcome.path = PathAndQuery::try_from(original.path.as_str()).ok();
         let target = Target {
             method: &original.method,
             host: original.host.as_deref(),
@@ -329,20 +332,17 @@ fn rewrite_request(snap: &Snapshot, headers: &mut HeaderMap, admitted: &Admitted
     }
 }
 
-fn record(outcome: &mut Outcome, admitted: &Admitted<'_>) {
-    outcome.route = Some((
-        admitted.route.index(),
-        admitted.route.pattern_str().to_owned(),
-    ));
-    outcome.sub = admitted.principal.as_ref().map(|v| v.claims.sub.clone());
+fn record<'s>(outcome: &mut Outcome<'s>, admitted: &Admitted<'s>) {
+    outcome.route = Some(admitted.route);
+    outcome.principal = admitted.principal.as_ref().map(|v| v.claims.clone());
 }
 
-fn refuse(
-    (route, refusal): (Option<&Route>, Refusal),
+fn refuse<'s>(
+    (route, refusal): (Option<&'s Route>, Refusal),
     request_id: &HeaderValue,
-    outcome: &mut Outcome,
+    outcome: &mut Outcome<'s>,
 ) -> Response<ResponseBody> {
-    outcome.route = route.map(|r| (r.index(), r.pattern_str().to_owned()));
+    outcome.route = route;
     outcome.reason = Some(refusal.reason());
     outcome.upstream_error = refusal.upstream_kind();
     refusal.into_response(request_id)

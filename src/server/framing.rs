@@ -96,7 +96,8 @@ impl Tracker {
         }
     }
 
-    /// Buffers head bytes up to the end of the head, if it is in `input`.
+    /// Reads head bytes; when the head is complete, parses it and picks the body state.
+    /// The common case (a whole head in one read) parses straight from `input`.
     fn take_head(&mut self, input: &[u8]) -> usize {
         // RFC 9112 §2.2: empty lines before the request line are ignored.
         let skip = if self.buf.is_empty() {
@@ -107,25 +108,31 @@ impl Tracker {
         } else {
             0
         };
-        let old = self.buf.len();
-        self.buf.extend_from_slice(&input[skip..]);
-        // The blank line may straddle reads: search from just before the new bytes.
-        let from = old.saturating_sub(3);
-        match head_end(&self.buf[from..]) {
-            Some(end) => {
-                self.buf.truncate(from + end);
-                skip + (from + end - old)
+        let rest = &input[skip..];
+        let Some(end) = head_end(&self.buf, rest) else {
+            self.buf.extend_from_slice(rest);
+            if self.buf.len() > MAX_HEAD {
+                self.state = State::Off;
             }
-            None => input.len(),
-        }
+            return input.len();
+        };
+        self.state = if self.buf.is_empty() {
+            self.on_head(&rest[..end])
+        } else {
+            let mut head = std::mem::take(&mut self.buf);
+            head.extend_from_slice(&rest[..end]);
+            let next = self.on_head(&head);
+            head.clear();
+            self.buf = head;
+            next
+        };
+        skip + end
     }
 
     /// Moves to the next state when the current one is complete.
     fn advance(&mut self) {
         let b = &self.buf;
         let next = match self.state {
-            State::Head if b.ends_with(b"\r\n\r\n") || b.ends_with(b"\n\n") => self.on_head(),
-            State::Head if b.len() > MAX_HEAD => State::Off,
             State::Fixed(0) => State::Head,
             State::ChunkData(0) => State::ChunkSize,
             State::ChunkSize if b.ends_with(b"\n") => match chunk_size(b) {
@@ -144,12 +151,12 @@ impl Tracker {
         self.state = next;
     }
 
-    fn on_head(&mut self) -> State {
+    fn on_head(&mut self, head: &[u8]) -> State {
         let index = self.heads;
         self.heads += 1;
         let mut headers = [httparse::EMPTY_HEADER; 128];
         let mut req = httparse::Request::new(&mut headers);
-        if !matches!(req.parse(&self.buf), Ok(httparse::Status::Complete(_))) {
+        if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) {
             return State::Off;
         }
         let framing = Framing::of(req.headers);
@@ -205,18 +212,24 @@ impl Framing {
     }
 }
 
-/// Just past the blank line ending a head, if `bytes` holds one.
-fn head_end(bytes: &[u8]) -> Option<usize> {
-    let at = |pat: &[u8]| {
-        bytes
-            .windows(pat.len())
-            .position(|w| w == pat)
-            .map(|p| p + pat.len())
+/// Where in `rest` the head ends (just past its blank line, `\r\n\r\n` or `\n\n`),
+/// given the head bytes `prev` already buffered: the blank line may straddle reads.
+fn head_end(prev: &[u8], rest: &[u8]) -> Option<usize> {
+    let byte_before = |i: usize, k: usize| match i.checked_sub(k) {
+        Some(j) => rest.get(j).copied(),
+        None => prev
+            .len()
+            .checked_sub(k - i)
+            .and_then(|j| prev.get(j).copied()),
     };
-    match (at(b"\r\n\r\n"), at(b"\n\n")) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    memchr::memchr_iter(b'\n', rest).find_map(|i| {
+        let blank = match byte_before(i, 1) {
+            Some(b'\n') => true,
+            Some(b'\r') => byte_before(i, 2) == Some(b'\n'),
+            _ => false,
+        };
+        blank.then_some(i + 1)
+    })
 }
 
 /// Copies bytes up to and including the next `\n`.
