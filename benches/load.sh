@@ -32,8 +32,8 @@ need() { command -v "$1" >/dev/null 2>&1 || { apt-get install -y -qq "$2" >/dev/
 need wrk wrk
 need nginx nginx-light
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
-[ -x target/release/cognigate ] || cargo build --release --quiet
-BIN=$PWD/target/release/cognigate
+BIN=${BIN:-$PWD/target/release/cognigate}   # or another build, for an A/B run
+[ -x "$BIN" ] || cargo build --release --quiet
 
 BACKEND=$PORT_BASE
 PROXY=$((PORT_BASE + 1))
