@@ -57,6 +57,15 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-request-id",
 ];
 
+/// Longest duration accepted anywhere. hyper and tokio add timeouts to `Instant::now()`
+/// and panic on overflow (a `header_timeout` of "300000000000y" passed `humantime` and
+/// panicked every connection), so absurd values are refused here.
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Largest `limits.max_connections`: far past any file-descriptor limit, and well below
+/// tokio's `Semaphore::MAX_PERMITS`, whose constructor panics past it.
+const MAX_CONNECTIONS: u64 = 1 << 24;
+
 /// Validates a raw config; `Err` holds every problem found.
 pub fn validate(raw: RawConfig) -> Result<Validated, Vec<Problem>> {
     let mut c = Checker::default();
@@ -117,6 +126,10 @@ impl Checker {
     fn duration(&mut self, path: &str, value: Option<&str>, default: &str) -> Duration {
         let text = value.unwrap_or(default);
         match humantime::parse_duration(text.trim()) {
+            Ok(d) if d > MAX_DURATION => {
+                self.error(path, format!("must be at most 100 years, got {text:?}"));
+                Duration::ZERO
+            }
             Ok(d) => d,
             Err(_) => {
                 self.error(
@@ -218,8 +231,11 @@ impl Checker {
             );
         }
         let max_connections = raw.max_connections.unwrap_or(10000);
-        if max_connections == 0 {
-            self.error("limits.max_connections", "must be at least 1");
+        if max_connections == 0 || max_connections > MAX_CONNECTIONS {
+            self.error(
+                "limits.max_connections",
+                format!("must be between 1 and {MAX_CONNECTIONS}, got {max_connections}"),
+            );
         }
         Limits {
             max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),

@@ -4,6 +4,7 @@
 
 pub mod admin;
 mod framing;
+mod idle;
 mod lifecycle;
 pub mod tls;
 
@@ -148,6 +149,7 @@ impl Conn {
             builder,
             peer,
         } = self;
+        let idle = idle::Idle::new(&gate.limits());
         let framing = Arc::new(FramingGuard::default());
         let io = TokioIo::new(Sniffed::new(io, framing.clone()));
         let service = service_fn(move |req| {
@@ -162,6 +164,7 @@ impl Conn {
                 Ok::<_, Infallible>(resp)
             }
         });
+        let (io, service) = idle.wrap(io, service);
         let conn = builder.serve_connection_with_upgrades(io, service);
         if let Err(e) = watcher.watch(conn).await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -1,15 +1,21 @@
 //! A JWKS server we own: serves whatever set the test puts in, counts fetches, and can
-//! be told to fail (500, garbage, slow).
+//! be told to fail (500, garbage, slow, an endless body, a redirect loop).
 
 use bytes::Bytes;
+use http::HeaderValue;
+use http::header::LOCATION;
+use http_body_util::Either;
 use http_body_util::Full;
+use hyper::body::{Frame, SizeHint};
 use hyper::service::service_fn;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -20,12 +26,22 @@ pub enum Mode {
     Status500,
     Garbage,
     Slow(Duration),
+    /// A body of this many bytes, produced lazily in 64 KiB chunks; with
+    /// `content_length` it is announced, otherwise sent chunked.
+    Huge {
+        bytes: u64,
+        content_length: bool,
+    },
+    /// `302` to the very same URI: a redirect loop, if anyone followed it.
+    RedirectLoop,
 }
 
 #[derive(Clone)]
 pub struct JwksServer {
     pub addr: SocketAddr,
     pub fetches: Arc<AtomicUsize>,
+    /// Body bytes the `Huge` mode has handed to the connection so far.
+    pub body_bytes_sent: Arc<AtomicU64>,
     mode: Arc<Mutex<Mode>>,
 }
 
@@ -48,6 +64,7 @@ pub async fn start(jwks_json: &str) -> JwksServer {
     let server = JwksServer {
         addr: listener.local_addr().unwrap(),
         fetches: Arc::default(),
+        body_bytes_sent: Arc::default(),
         mode: Arc::new(Mutex::new(Mode::Serve(jwks_json.to_owned()))),
     };
     let state = server.clone();
@@ -63,20 +80,7 @@ pub async fn start(jwks_json: &str) -> JwksServer {
                     async move {
                         state.fetches.fetch_add(1, Ordering::SeqCst);
                         let mode = state.mode.lock().unwrap().clone();
-                        let (status, body) = match mode {
-                            Mode::Serve(json) => (StatusCode::OK, json),
-                            Mode::Status500 => {
-                                (StatusCode::INTERNAL_SERVER_ERROR, "oops".to_owned())
-                            }
-                            Mode::Garbage => (StatusCode::OK, "{\"keys\": [garb".to_owned()),
-                            Mode::Slow(d) => {
-                                tokio::time::sleep(d).await;
-                                (StatusCode::OK, "{\"keys\":[]}".to_owned())
-                            }
-                        };
-                        let mut resp = Response::new(Full::new(Bytes::from(body)));
-                        *resp.status_mut() = status;
-                        Ok::<_, Infallible>(resp)
+                        Ok::<_, Infallible>(answer(&state, mode).await)
                     }
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -86,4 +90,73 @@ pub async fn start(jwks_json: &str) -> JwksServer {
         }
     });
     server
+}
+
+type Body = Either<Full<Bytes>, Lazy>;
+
+async fn answer(state: &JwksServer, mode: Mode) -> Response<Body> {
+    let (status, body) = match mode {
+        Mode::Serve(json) => (StatusCode::OK, json),
+        Mode::Status500 => (StatusCode::INTERNAL_SERVER_ERROR, "oops".to_owned()),
+        Mode::Garbage => (StatusCode::OK, "{\"keys\": [garb".to_owned()),
+        Mode::Slow(d) => {
+            tokio::time::sleep(d).await;
+            (StatusCode::OK, "{\"keys\":[]}".to_owned())
+        }
+        Mode::Huge {
+            bytes,
+            content_length,
+        } => {
+            let lazy = Lazy {
+                left: bytes,
+                exact: content_length,
+                sent: state.body_bytes_sent.clone(),
+            };
+            return Response::new(Either::Right(lazy));
+        }
+        Mode::RedirectLoop => {
+            let mut resp = Response::new(Either::Left(Full::new(Bytes::new())));
+            *resp.status_mut() = StatusCode::FOUND;
+            let location = HeaderValue::from_str(&state.uri()).unwrap();
+            resp.headers_mut().insert(LOCATION, location);
+            return resp;
+        }
+    };
+    let mut resp = Response::new(Either::Left(Full::new(Bytes::from(body))));
+    *resp.status_mut() = status;
+    resp
+}
+
+/// A body produced as it is polled, counting what it hands out.
+pub struct Lazy {
+    left: u64,
+    /// Announce the exact length (`Content-Length`) instead of streaming chunked.
+    exact: bool,
+    sent: Arc<AtomicU64>,
+}
+
+impl hyper::body::Body for Lazy {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.left.min(65536);
+        self.left -= n;
+        self.sent.fetch_add(n, Ordering::SeqCst);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b' '; n as usize])))))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.exact {
+            SizeHint::with_exact(self.left)
+        } else {
+            SizeHint::default()
+        }
+    }
 }

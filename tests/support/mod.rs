@@ -3,8 +3,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod echo;
+pub mod faulty;
 pub mod http;
 pub mod jwks_server;
 pub mod live;
+pub mod procfs;
 pub mod proxy;
 pub mod tokens;

@@ -1,0 +1,296 @@
+//! Idle connection timeout (`limits.idle_timeout`), and a first-request deadline.
+//!
+//! Threat: connections that hold one of the `max_connections` slots while doing no
+//! work. hyper bounds an HTTP/1 request head (`header_timeout`) but not the wait before
+//! the protocol is even known: a socket that sends nothing, or half an HTTP/2 preface,
+//! was kept forever, so a few thousand silent sockets locked everyone out. HTTP/2 has no
+//! idle limit at all, and our own keep-alive pings keep an idle h2 connection alive.
+//!
+//! So every connection's IO goes through [`IdleIo`], and its service through
+//! [`IdleService`], which counts requests in flight from the call until the response
+//! body is dropped (fully sent or abandoned). A connection with no request in flight
+//! is closed (its reads fail with `TimedOut`) once it has been so for `idle_timeout`, or,
+//! before its first request, for `min(header_timeout, idle_timeout)`. Bytes do not count
+//! as activity (pings would), except on an upgraded connection (a WebSocket tunnel),
+//! where traffic either way is the only sign of life. hyper still closes an HTTP/1
+//! connection that waits `header_timeout` for its next request head, so the effective
+//! HTTP/1 keep-alive is the shorter of the two.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Response, StatusCode};
+use hyper::body::{Body, Frame, SizeHint};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::config::Limits;
+
+/// The two deadlines of one connection.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Idle {
+    first: Duration,
+    idle: Duration,
+}
+
+impl Idle {
+    /// Deadlines from `[limits]`.
+    pub(super) fn new(limits: &Limits) -> Idle {
+        Idle {
+            first: limits.header_timeout.min(limits.idle_timeout),
+            idle: limits.idle_timeout,
+        }
+    }
+
+    /// Puts a connection's IO and service under the idle timer.
+    pub(super) fn wrap<T, S>(
+        self,
+        io: TokioIo<T>,
+        service: S,
+    ) -> (TokioIo<IdleIo<T>>, IdleService<S>) {
+        let activity = Arc::new(Activity::new());
+        let io = IdleIo {
+            inner: io.into_inner(),
+            activity: activity.clone(),
+            timer: Box::pin(tokio::time::sleep(self.first)),
+            limits: self,
+        };
+        (
+            TokioIo::new(io),
+            IdleService {
+                inner: service,
+                activity,
+            },
+        )
+    }
+}
+
+/// What the IO side needs to know about the requests of its connection.
+#[derive(Debug)]
+struct Activity {
+    epoch: Instant,
+    /// Requests whose response body has not been dropped yet.
+    busy: AtomicUsize,
+    /// When the connection last went idle, in ms since `epoch`.
+    idle_since_ms: AtomicU64,
+    /// A request has started (the first-request deadline no longer applies).
+    served: AtomicBool,
+    /// Upgraded to a tunnel: bytes are activity from now on.
+    tunnel: AtomicBool,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            epoch: Instant::now(),
+            busy: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(0),
+            served: AtomicBool::new(false),
+            tunnel: AtomicBool::new(false),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.idle_since_ms.store(ms, Ordering::Release);
+    }
+
+    fn idle_since(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire))
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.served.store(true, Ordering::Release);
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+}
+
+/// One request in flight; dropped with its response body.
+#[derive(Debug)]
+pub(super) struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // Stamp first: whoever sees `busy == 0` must also see the fresh time.
+        self.0.touch();
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A connection's IO whose reads fail with `TimedOut` once it has been idle too long.
+#[derive(Debug)]
+pub(super) struct IdleIo<T> {
+    inner: T,
+    activity: Arc<Activity>,
+    timer: Pin<Box<Sleep>>,
+    limits: Idle,
+}
+
+impl<T> IdleIo<T> {
+    /// True once the idle deadline has passed; otherwise arms the timer to wake the
+    /// connection task by then (or, while busy, to look again later).
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let a = &self.activity;
+        let limit = if a.served.load(Ordering::Acquire) {
+            self.limits.idle
+        } else {
+            self.limits.first
+        };
+        let now = Instant::now();
+        let target = if a.busy.load(Ordering::Acquire) > 0 {
+            // Re-armed only when due, not on every read.
+            self.timer.deadline().max(now + limit / 2)
+        } else {
+            let target = a.idle_since() + limit;
+            if now >= target {
+                return true;
+            }
+            target
+        };
+        if self.timer.deadline() != target {
+            self.timer.as_mut().reset(target);
+        }
+        // Registers the waker; a deadline that has just passed is seen on the next poll.
+        let _ = self.timer.as_mut().poll(cx);
+        false
+    }
+
+    fn on_bytes(&self, n: usize) {
+        if n > 0 && self.activity.tunnel.load(Ordering::Relaxed) {
+            self.activity.touch();
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Pending if this.expired(cx) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection idle timeout",
+            ))),
+            Poll::Ready(Ok(())) => {
+                this.on_bytes(buf.filled().len() - before);
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            this.on_bytes(n);
+        }
+        written
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = written {
+            this.on_bytes(n);
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// A connection's service, counting each request as in flight until its response body
+/// is dropped.
+#[derive(Debug, Clone)]
+pub(super) struct IdleService<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, R, B> hyper::service::Service<R> for IdleService<S>
+where
+    S: hyper::service::Service<R, Response = Response<B>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    B: 'static,
+{
+    type Response = Response<InFlightBody<B>>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+
+    fn call(&self, req: R) -> Self::Future {
+        let in_flight = self.activity.begin();
+        let response = self.inner.call(req);
+        Box::pin(async move {
+            let resp = response.await?;
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                in_flight.0.tunnel.store(true, Ordering::Relaxed);
+            }
+            Ok(resp.map(|inner| InFlightBody {
+                inner,
+                _in_flight: in_flight,
+            }))
+        })
+    }
+}
+
+/// A response body that keeps its request counted as in flight while it exists.
+#[derive(Debug)]
+pub(super) struct InFlightBody<B> {
+    inner: B,
+    _in_flight: InFlight,
+}
+
+impl<B: Body + Unpin> Body for InFlightBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

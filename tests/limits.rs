@@ -1,0 +1,351 @@
+//! Resource limits over real sockets: the connection cap, idle keep-alive and slowloris
+//! timeouts, the token size cap, and the HTTP/2 per-connection stream limit.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::{echo, http, proxy};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn config(upstream: &str, limits: &str) -> String {
+    format!(
+        r#"
+[upstream]
+url = "{upstream}"
+
+[limits]
+{limits}
+
+[[issuers]]
+name = "main"
+issuer = "https://issuer.example"
+jwks_uri = "http://127.0.0.1:9/jwks.json"
+client_ids = ["client1"]
+
+[[routes]]
+path = "/api/**"
+
+[[routes]]
+path = "/**"
+auth = "public"
+"#
+    )
+}
+
+async fn start(limits: &str) -> (echo::Echo, proxy::TestProxy) {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), limits)).await;
+    (up, p)
+}
+
+const GET: &[u8] = b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n";
+
+/// Reads one response (head + Content-Length body) from a keep-alive connection.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0; 8192];
+    loop {
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = (text[..end].lines())
+                .filter_map(|l| l.split_once(':'))
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.trim().parse().unwrap());
+            if buf.len() >= end + 4 + len {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("response timed out")
+            .unwrap();
+        assert!(n > 0, "closed mid-response: {text}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Waits (at most `limit`) for the peer to close; returns how long that took.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut chunk = [0; 1024];
+    loop {
+        match tokio::time::timeout(
+            limit.saturating_sub(start.elapsed()),
+            stream.read(&mut chunk),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------- connections
+
+#[tokio::test]
+async fn past_max_connections_new_connections_get_503_and_are_closed() {
+    let (_up, p) = start("max_connections = 4").await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(p.addr).await.unwrap();
+        s.write_all(GET).await.unwrap();
+        assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+        held.push(s); // idle keep-alive, holding its slot
+    }
+    let mut fifth = TcpStream::connect(p.addr).await.unwrap();
+    let mut reply = String::new();
+    tokio::time::timeout(Duration::from_secs(5), fifth.read_to_string(&mut reply))
+        .await
+        .expect("the refused connection must be closed")
+        .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    assert!(reply.contains("too many connections"), "{reply}");
+    assert!(reply.to_lowercase().contains("retry-after: 1"), "{reply}");
+
+    drop(held.pop());
+    // The freed slot is taken up once the proxy has seen the close.
+    let start = Instant::now();
+    loop {
+        let reply = http::raw(
+            p.addr,
+            b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        let reply = reply.await;
+        if http::status_of(&reply) == Some(200) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "slot never freed: {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_after_idle_timeout() {
+    let (_up, p) = start("header_timeout = \"10s\"\nidle_timeout = \"1s\"").await;
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(GET).await.unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    let took = closed_within(&mut s, Duration::from_secs(5)).await;
+    let took = took.expect("an idle keep-alive connection was kept past idle_timeout");
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_busy_connection_is_not_idle() {
+    // A request slower than idle_timeout still completes, and the connection stays
+    // usable while requests keep coming within the timeout.
+    let (_up, p) = start("idle_timeout = \"1s\"").await;
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(b"GET /slow/1500 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s.write_all(GET).await.unwrap();
+        assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    }
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_sends_is_dropped_after_header_timeout() {
+    let (_up, p) = start("header_timeout = \"1s\"").await;
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    let took = closed_within(&mut s, Duration::from_secs(5)).await;
+    assert!(
+        took.is_some(),
+        "a silent connection was kept (and held a slot)"
+    );
+    // Same for the first bytes of an HTTP/2 preface, then nothing.
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    let took = closed_within(&mut s, Duration::from_secs(5)).await;
+    assert!(took.is_some(), "a stalled h2 preface was kept");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn slowloris_head_is_dropped_after_header_timeout() {
+    let (up, p) = start("header_timeout = \"1s\"").await;
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(b"GET /x HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut dropped = None;
+    // One header byte every 200 ms: the head is never complete.
+    for i in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let byte: &[u8] = if i % 2 == 0 { b"X" } else { b"-" };
+        if s.write_all(byte).await.is_err() {
+            dropped = Some(start.elapsed());
+            break;
+        }
+        // Anything readable (a 408, or the close itself) means the proxy gave up.
+        let mut buf = [0; 512];
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
+            dropped = Some(start.elapsed());
+            break;
+        }
+    }
+    let took = dropped.expect("a head dripped for 5 s was never dropped");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(up.requests().is_empty());
+    p.stop().await;
+}
+
+// ---------------------------------------------------------------- tokens
+
+#[tokio::test]
+async fn a_17_kib_token_is_refused_quickly() {
+    let (up, p) = start("").await;
+    let token = format!("eyJ{}.e30.sig", "A".repeat(17 * 1024));
+    let started = Instant::now();
+    let reply = http::get(
+        &p.url("/api/x"),
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    assert_eq!(reply.json()["error"], "invalid_token");
+    assert!(
+        !reply.body.contains("AAAA"),
+        "the token is echoed: {}",
+        reply.body
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(up.requests().is_empty());
+    p.stop().await;
+}
+
+// ---------------------------------------------------------------- HTTP/2
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// One HTTP/2 frame (RFC 9113 §4.1).
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut out = vec![len[1], len[2], len[3], kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Reads one frame: (type, flags, stream, payload).
+async fn read_frame(s: &mut TcpStream) -> (u8, u8, u32, Vec<u8>) {
+    let mut head = [0; 9];
+    s.read_exact(&mut head).await.unwrap();
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let mut payload = vec![0; len];
+    s.read_exact(&mut payload).await.unwrap();
+    (head[3], head[4], stream, payload)
+}
+
+/// A GET of `path` as an HPACK block: indexed `:method GET`, `:scheme http`, literal
+/// `:path` and `:authority` (RFC 7541 §6.1, §6.2.2, static table indexes 2, 6, 4, 1).
+fn get_block(path: &str) -> Vec<u8> {
+    let mut block = vec![0x82, 0x86, 0x04, u8::try_from(path.len()).unwrap()];
+    block.extend_from_slice(path.as_bytes());
+    block.extend_from_slice(&[0x01, 0x01, b't']);
+    block
+}
+
+#[tokio::test]
+async fn h2_advertises_and_enforces_256_concurrent_streams() {
+    let (up, p) = start("").await;
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(H2_PREFACE).await.unwrap();
+    s.write_all(&frame(0x4, 0, 0, &[])).await.unwrap();
+    let (kind, _, _, settings) = read_frame(&mut s).await;
+    assert_eq!(kind, 0x4, "the server's first frame is SETTINGS");
+    let max_streams = (settings.chunks_exact(6))
+        .find(|e| u16::from_be_bytes([e[0], e[1]]) == 0x3)
+        .map(|e| u32::from_be_bytes([e[2], e[3], e[4], e[5]]));
+    assert_eq!(max_streams, Some(256), "SETTINGS_MAX_CONCURRENT_STREAMS");
+    s.write_all(&frame(0x4, 0x1, 0, &[])).await.unwrap(); // ACK
+
+    // 300 slow requests at once, ignoring the limit as a hostile client would: at most
+    // 256 are served, the rest are refused per stream, and the connection survives.
+    let block = get_block("/slow/1500");
+    let mut burst = Vec::new();
+    for i in 0..300u32 {
+        burst.extend(frame(0x1, 0x4 | 0x1, 2 * i + 1, &block));
+    }
+    s.write_all(&burst).await.unwrap();
+    let (mut answered, mut refused) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while answered + refused < 300 && Instant::now() < deadline {
+        let (kind, _, stream, payload) =
+            tokio::time::timeout(Duration::from_secs(10), read_frame(&mut s))
+                .await
+                .expect("frames stopped");
+        match kind {
+            0x1 if stream > 0 => answered += 1,
+            // RST_STREAM: REFUSED_STREAM (0x7) or PROTOCOL_ERROR for the excess.
+            0x3 => refused += 1,
+            0x7 => panic!("GOAWAY: the whole connection was dropped: {payload:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        answered + refused,
+        300,
+        "{answered} answered, {refused} refused"
+    );
+    assert!(
+        answered <= 256 && refused >= 44,
+        "{answered} answered, {refused} refused"
+    );
+    assert!(up.requests().len() <= 256);
+    drop(s);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn idle_h2_connections_are_closed_even_when_answering_pings() {
+    let (_up, p) = start("idle_timeout = \"1s\"").await;
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(H2_PREFACE).await.unwrap();
+    s.write_all(&frame(0x4, 0, 0, &[])).await.unwrap();
+    // One request, then nothing but PING acks: the server's keep-alive pings are
+    // answered, yet the connection carries no request and must be closed as idle.
+    s.write_all(&frame(0x1, 0x5, 1, &get_block("/x")))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let closed = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "idle h2 connection kept"
+        );
+        let mut head = [0; 9];
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut head)).await;
+        let Ok(Ok(_)) = read else {
+            break start.elapsed();
+        };
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0; len];
+        if s.read_exact(&mut payload).await.is_err() {
+            break start.elapsed();
+        }
+        match (head[3], head[4]) {
+            (0x4, 0) => s.write_all(&frame(0x4, 0x1, 0, &[])).await.unwrap(),
+            (0x6, 0) => s.write_all(&frame(0x6, 0x1, 0, &payload)).await.unwrap(),
+            _ => {}
+        }
+    };
+    assert!(closed >= Duration::from_millis(900), "{closed:?}");
+    p.stop().await;
+}

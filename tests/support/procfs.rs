@@ -1,0 +1,34 @@
+//! What a child process holds, read from `/proc` (Linux): open file descriptors and
+//! resident memory. Used to prove faults leak neither connections nor memory.
+
+use std::time::{Duration, Instant};
+
+/// Open file descriptors of `pid` (sockets included).
+pub fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| dir.count())
+        .unwrap_or(0)
+}
+
+/// Resident set size of `pid`, in KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits (at most `limit`) for the fd count to come back to `baseline + slack`, and
+/// returns the last count seen.
+pub async fn settle_fds(pid: u32, baseline: usize, slack: usize, limit: Duration) -> usize {
+    let start = Instant::now();
+    loop {
+        let now = fds(pid);
+        if now <= baseline + slack || start.elapsed() > limit {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
