@@ -150,7 +150,12 @@ pub fn spawn_binary(config: &Path, env: &[(&str, &str)]) -> Binary {
     });
     let (proxy, admin) = rx
         .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("cognigate did not start; logs: {:?}", logs.lock().unwrap()));
+        .unwrap_or_else(|_| {
+            // Never leave the child behind when the test fails here.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cognigate did not start; logs: {:?}", logs.lock().unwrap())
+        });
     Binary {
         child,
         addr: proxy.parse().unwrap(),
