@@ -100,7 +100,7 @@ TOML
 }
 
 start_proxy() {
-  RUST_LOG=warn taskset -c "$PROXY_CPU" "$BIN" run --config "$RUN/cognigate.toml" 2>"$RUN/proxy.log" &
+  RUST_LOG=${RUST_LOG:-warn} taskset -c "$PROXY_CPU" "$BIN" run --config "$RUN/cognigate.toml" 2>"$RUN/proxy.log" &
   PROXY_PID=$!
   PIDS+=($PROXY_PID)
   for _ in $(seq 100); do

@@ -131,7 +131,7 @@ fn main() -> ExitCode {
         (Some(_), Some(_)) => usage("give --config to the subcommand, not before it"),
         (None, None) => usage("a subcommand or --config FILE is required (see --help)"),
     };
-    cognigate::telemetry::init_logging();
+    let _flush_logs_on_exit = cognigate::telemetry::init_logging();
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),

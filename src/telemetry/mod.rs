@@ -12,12 +12,20 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber: level from `RUST_LOG` (default `info`), JSON lines
 /// when `COGNIGATE_LOG_FORMAT=json`, colours only on a terminal. Logs go to stderr so
 /// that stdout stays clean for command output such as `cognigate token`.
-pub fn init_logging() {
+///
+/// Lines are handed to a background writer thread (tracing-appender's non-blocking
+/// writer, blocking rather than dropping when its queue is full), so a request does not
+/// pay for a `write` syscall of its access line. Keep the returned guard alive: dropping
+/// it flushes what is queued.
+pub fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("COGNIGATE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let result = if json {
         builder
             .json()
@@ -31,4 +39,5 @@ pub fn init_logging() {
     };
     // A second init (tests, or an embedding program) keeps the first subscriber.
     drop(result);
+    guard
 }
