@@ -77,23 +77,13 @@ async fn setup(extra: &str) -> Setup {
     let jwks = jwks_server::start(&key.jwks_json).await;
     let up = echo::start().await;
     let proxy = proxy::start(&config(&up.url(), &jwks.uri(), extra)).await;
-    wait_ready(&proxy).await;
+    http::wait_ready(proxy.admin).await;
     Setup {
         key,
         jwks,
         up,
         proxy,
     }
-}
-
-async fn wait_ready(p: &proxy::TestProxy) {
-    for _ in 0..100 {
-        if http::get(&p.admin_url("/readyz"), &[]).await.status == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("proxy never became ready");
 }
 
 async fn get_with(s: &Setup, path: &str, token: &str) -> http::Reply {
@@ -487,7 +477,7 @@ async fn strip_authorization_removes_the_token_upstream() {
     let cfg = config(&up.url(), &jwks.uri(), "")
         .replace("[token]\n", "[token]\nstrip_authorization = true\n");
     let p = proxy::start(&cfg).await;
-    wait_ready(&p).await;
+    http::wait_ready(p.admin).await;
     let t = sign(&key, &tokens::access("u", &[]));
     assert_eq!(
         http::get(&p.url("/api/x"), &[("authorization", &bearer(&t))])

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::time::Duration;
 use support::jwks_server;
 use support::tokens::{self, CLIENT, ISSUER, bearer, sign};
 use support::{http, proxy};
@@ -42,12 +41,7 @@ path = "/api/**"
         jwks.uri()
     ))
     .await;
-    for _ in 0..100 {
-        if http::get(&p.admin_url("/readyz"), &[]).await.status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    http::wait_ready(p.admin).await;
     (key, jwks, p)
 }
 

@@ -47,21 +47,6 @@ fn rewrite(path: &Path, body: &str) {
 }
 
 /// Polls `url` until it answers `status` (bounded).
-async fn wait_for_status(url: &str, status: u16) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(15) {
-        if http::get(url, &[]).await.status == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} never answered {status}");
-}
-
-async fn wait_ready(admin: std::net::SocketAddr) {
-    wait_for_status(&format!("http://{admin}/readyz"), 200).await;
-}
-
 fn wait_for_log(bin: &proxy::Binary, what: impl Fn(&serde_json::Value) -> bool) -> String {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(15) {
@@ -86,7 +71,7 @@ async fn flip_with_request_in_flight(trigger: impl FnOnce(&proxy::Binary, &Path)
     let jwks = jwks_server::start(&key.jwks_json).await;
     let (_dir, path) = proxy::write_config(&reload_config(&up.url(), &jwks.uri(), "public", ""));
     let bin = proxy::spawn_binary(&path, &[]);
-    wait_ready(bin.admin).await;
+    http::wait_ready(bin.admin).await;
     assert_eq!(http::get(&bin.url("/slow/0"), &[]).await.status, 200);
     let fetches = jwks.fetches();
 
@@ -98,7 +83,7 @@ async fn flip_with_request_in_flight(trigger: impl FnOnce(&proxy::Binary, &Path)
         &reload_config(&up.url(), &jwks.uri(), "required", ""),
     );
     trigger(&bin, &path);
-    wait_for_status(&bin.url("/slow/0"), 401).await;
+    http::wait_for_status(&bin.url("/slow/0"), 401).await;
     assert!(
         !slow.is_finished(),
         "the flip must land while the slow request is in flight"
@@ -148,7 +133,7 @@ async fn sighup_reloads_what_no_watcher_sees() {
     assert_eq!(http::get(&bin.url("/public/x"), &[]).await.status, 502);
     std::fs::write(&ca_file, ca.pem()).unwrap();
     bin.signal("HUP");
-    wait_for_status(&bin.url("/public/x"), 200).await;
+    http::wait_for_status(&bin.url("/public/x"), 200).await;
     wait_for_log(&bin, |v| {
         v["message"] == "SIGHUP: reloading the config and certificates"
     });
@@ -190,7 +175,7 @@ async fn listener_changes_are_reported_as_needing_a_restart_and_the_rest_applies
         format!("listen = \"127.0.0.1:1\"\nadmin_listen = \"127.0.0.1:0\"\n{body}"),
     )
     .unwrap();
-    wait_for_status(&bin.url("/slow/0"), 403).await;
+    http::wait_for_status(&bin.url("/slow/0"), 403).await;
     let line = wait_for_log(&bin, |v| v["key"] == "listen" && v["level"] == "WARN");
     assert!(line.contains("restart"), "{line}");
 }
@@ -456,7 +441,7 @@ path = "/ws/**"
             jwks.uri()
         );
         let p = proxy::start(&body).await;
-        wait_ready(p.admin).await;
+        http::wait_ready(p.admin).await;
         (p, ws, key)
     }
 

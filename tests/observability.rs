@@ -61,23 +61,13 @@ fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
     }
 }
 
-async fn wait_ready(admin: &str) {
-    for _ in 0..100 {
-        if http::get(admin, &[]).await.status == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never ready");
-}
-
 #[tokio::test]
 async fn metrics_count_exactly_what_happened() {
     let key = tokens::key();
     let jwks = jwks_server::start(&key.jwks_json).await;
     let up = echo::start().await;
     let p = proxy::start(&config(&up.url(), &jwks.uri())).await;
-    wait_ready(&p.admin_url("/readyz")).await;
+    http::wait_ready(p.admin).await;
     let metrics = p.admin_url("/metrics");
     let before = scrape(&metrics).await;
 
@@ -175,7 +165,7 @@ async fn json_access_log_and_no_token_in_any_log_line() {
     let up = echo::start().await;
     let (_dir, path) = proxy::write_config(&config(&up.url(), &jwks.uri()));
     let bin = proxy::spawn_binary(&path, &[("RUST_LOG", "debug")]);
-    wait_ready(&format!("http://{}/readyz", bin.admin)).await;
+    http::wait_ready(bin.admin).await;
 
     let token = sign(&key, &tokens::access("log-user", &["dev"]));
     let mut expired = tokens::access("u", &[]);

@@ -68,3 +68,20 @@ pub async fn raw(addr: SocketAddr, raw: &[u8]) -> String {
 pub fn status_of(reply: &str) -> Option<u16> {
     reply.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
+
+/// Polls `url` (bounded: 15 s) until it answers `status`.
+pub async fn wait_for_status(url: &str, status: u16) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        if get(url, &[]).await.status == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} never answered {status}");
+}
+
+/// Waits until the admin listener at `admin` reports ready (every key set loaded).
+pub async fn wait_ready(admin: SocketAddr) {
+    wait_for_status(&format!("http://{admin}/readyz"), 200).await;
+}
