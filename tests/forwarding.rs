@@ -56,6 +56,7 @@ async fn public_route_forwards_with_forwarded_headers_and_request_id() {
             ("host", "app.example.com"),
             ("x-forwarded-for", "10.0.0.1"),
             ("traceparent", "00-abc-def-01"),
+            ("tracestate", "vendor=a,other=b"),
         ],
     )
     .await;
@@ -69,6 +70,7 @@ async fn public_route_forwards_with_forwarded_headers_and_request_id() {
     assert_eq!(seen.header("x-forwarded-proto"), ["http"]);
     assert_eq!(seen.header("x-forwarded-host"), ["app.example.com"]);
     assert_eq!(seen.header("traceparent"), ["00-abc-def-01"]);
+    assert_eq!(seen.header("tracestate"), ["vendor=a,other=b"]);
     let id = r
         .header("x-request-id")
         .expect("request id echoed")
