@@ -249,6 +249,20 @@ async fn read_all(stream: &mut TcpStream) -> (Vec<u8>, bool) {
 }
 
 #[tokio::test]
+async fn upstream_closing_its_kept_alive_connections_is_never_a_502() {
+    let f = upstream_fault().await;
+    for i in 0..20 {
+        let r = http::get(&f.bin.url("/public/closing-ok"), &[]).await;
+        assert_eq!(r.status, 200, "request {i}: {}", r.body);
+        if i % 2 == 0 {
+            // Give the close time to arrive: the pooled connection must be seen closed.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    f.assert_recovered().await;
+}
+
+#[tokio::test]
 async fn upstream_reset_mid_response_cuts_the_response() {
     let f = upstream_fault().await;
     let mut client = TcpStream::connect(f.bin.addr).await.unwrap();

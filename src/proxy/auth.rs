@@ -100,7 +100,8 @@ async fn verify(snap: &Snapshot, keys: &KeyStore, token: &str) -> Result<Verifie
     match snap.verifier.verify(token, keys, now()) {
         Err(AuthError::UnknownKid { issuer_idx }) => {
             let ticket = keys.refetch_for_unknown_kid(issuer_idx);
-            if ticket.is_granted() && ticket.wait(snap.config.jwks.fetch_timeout).await {
+            // Boxed: the rare path keeps its timer out of every request's future.
+            if ticket.is_granted() && Box::pin(ticket.wait(snap.config.jwks.fetch_timeout)).await {
                 snap.verifier.verify(token, keys, now()).map_err(refusal)
             } else {
                 Err(refusal(AuthError::UnknownKid { issuer_idx }))

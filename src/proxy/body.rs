@@ -1,6 +1,7 @@
 //! Body types: request bodies stream to the upstream with identity names removed from
 //! their trailers; responses are either the upstream's stream or a short local body.
 
+use super::pool::UpstreamBody;
 use crate::identity::IdentityHeaders;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 /// What the proxy answers with: the upstream's body, streamed, or a local one.
-pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+pub type ResponseBody = Either<UpstreamBody, Full<Bytes>>;
 
 /// A client's request body on its way upstream. HTTP trailers are headers too
 /// (RFC 9110 §6.5): a spoofed `X-Auth-Sub` trailer is removed like a header would be.

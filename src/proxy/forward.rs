@@ -3,14 +3,11 @@
 
 use super::body::RequestBody;
 use super::error::Refusal;
+use super::pool::{Pool, SendError, Target, UpstreamBody};
 use crate::config::Upstream;
+use http::header::HOST;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri, Version};
-use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http::{HeaderValue, Request, Response, Uri, Version};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use std::sync::Arc;
@@ -28,9 +25,11 @@ pub enum ForwardSetupError {
 /// Sends authorized requests to the one configured upstream.
 #[derive(Debug, Clone)]
 pub struct Forwarder {
-    client: Client<HttpsConnector<HttpConnector>, RequestBody>,
+    pool: Pool,
     scheme: Scheme,
     authority: Authority,
+    /// The `Host` an HTTP/1.1 upstream gets: its own authority, default port omitted.
+    host: HeaderValue,
     version: Version,
     timeout: Duration,
 }
@@ -38,33 +37,40 @@ pub struct Forwarder {
 impl Forwarder {
     /// Builds the client (and its connection pool) for `upstream`.
     pub fn new(upstream: &Upstream) -> Result<Self, ForwardSetupError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(upstream.connect_timeout));
-        let tls = tls_config(upstream)?;
-        let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http();
-        let connector = if upstream.http2 {
-            builder.enable_http2().wrap_connector(http)
-        } else {
-            builder.enable_http1().wrap_connector(http)
+        let scheme = upstream.url.scheme().cloned().unwrap_or(Scheme::HTTP);
+        let authority = upstream
+            .url
+            .authority()
+            .cloned()
+            .unwrap_or(Authority::from_static("127.0.0.1"));
+        let https = scheme == Scheme::HTTPS;
+        let default_port = if https { 443 } else { 80 };
+        let port = authority.port_u16().unwrap_or(default_port);
+        let host_text = match authority.port_u16() {
+            Some(p) if p != default_port => format!("{}:{p}", authority.host()),
+            _ => authority.host().to_owned(),
         };
-        let client = Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .http2_only(upstream.http2)
-            .build(connector);
+        let tls = match https {
+            true => Some(Arc::new(tls_config(upstream)?)),
+            false => None,
+        };
+        let pool = Pool::new(Target {
+            host: authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+            tls,
+            http2: upstream.http2,
+            connect_timeout: upstream.connect_timeout,
+        });
         Ok(Forwarder {
-            client,
-            scheme: upstream.url.scheme().cloned().unwrap_or(Scheme::HTTP),
-            authority: upstream
-                .url
-                .authority()
-                .cloned()
-                .unwrap_or(Authority::from_static("127.0.0.1")),
+            pool,
+            scheme,
+            host: HeaderValue::from_str(&host_text)
+                .unwrap_or(HeaderValue::from_static("localhost")),
+            authority,
             version: if upstream.http2 {
                 Version::HTTP_2
             } else {
@@ -89,16 +95,28 @@ impl Forwarder {
         Uri::from_parts(parts).unwrap_or_default()
     }
 
-    /// Sends `req` and waits for the response head at most `upstream.timeout`.
-    pub async fn send(&self, mut req: Request<RequestBody>) -> Result<Response<Incoming>, Refusal> {
+    /// Sends `req` to `path_and_query` on the upstream and waits for the response head
+    /// at most `upstream.timeout`. HTTP/1.1 gets the origin form and the upstream's
+    /// `Host`; HTTP/2 the absolute form (its `:authority`).
+    pub async fn send(
+        &self,
+        mut req: Request<RequestBody>,
+        path_and_query: PathAndQuery,
+    ) -> Result<Response<UpstreamBody>, Refusal> {
         *req.version_mut() = self.version;
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+        if self.version == Version::HTTP_2 {
+            *req.uri_mut() = self.uri_for(path_and_query);
+        } else {
+            *req.uri_mut() = Uri::from(path_and_query);
+            req.headers_mut().insert(HOST, self.host.clone());
+        }
+        match tokio::time::timeout(self.timeout, self.pool.send(req)).await {
             Err(_) => Err(Refusal::UpstreamTimeout),
-            Ok(Err(e)) if client_body_failed(&e) => Err(Refusal::BadRequest(
+            Ok(Err(SendError::Http(e))) if e.is_user() => Err(Refusal::BadRequest(
                 "the request body was malformed or ended early".into(),
             )),
             Ok(Err(e)) => Err(Refusal::Upstream {
-                connect: e.is_connect(),
+                connect: matches!(e, SendError::Connect(_)),
                 cause: describe(&e),
             }),
             Ok(Ok(resp)) => Ok(resp),
@@ -106,35 +124,19 @@ impl Forwarder {
     }
 }
 
-/// A one-line cause for the log, walking the error's sources (the TLS or connect error
-/// that explains a 502 sits a few levels down).
-fn describe(e: &hyper_util::client::legacy::Error) -> String {
-    let mut text = if e.is_connect() {
-        "connect: ".to_owned()
-    } else {
-        String::new()
+/// A one-line cause for the log: for a failed exchange the innermost error, which is
+/// the one that explains a 502.
+fn describe(e: &SendError) -> String {
+    let mut source: Option<&dyn std::error::Error> = match e {
+        SendError::Connect(_) => return e.to_string(),
+        SendError::Http(h) => Some(h),
     };
-    let mut source: Option<&dyn std::error::Error> = Some(e);
     let mut last = String::new();
     while let Some(err) = source {
         last = err.to_string();
         source = err.source();
     }
-    text.push_str(&last);
-    text
-}
-
-/// Whether forwarding failed because the client's own body stream failed (bad chunk
-/// framing, a disconnect mid-upload): a client fault, not the upstream's.
-fn client_body_failed(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(err) = source {
-        if let Some(h) = err.downcast_ref::<hyper::Error>() {
-            return h.is_user();
-        }
-        source = err.source();
-    }
-    false
+    last
 }
 
 fn tls_config(upstream: &Upstream) -> Result<rustls::ClientConfig, ForwardSetupError> {
@@ -159,8 +161,13 @@ fn tls_config(upstream: &Upstream) -> Result<rustls::ClientConfig, ForwardSetupE
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_no_client_auth();
+    config.alpn_protocols = vec![match upstream.http2 {
+        true => b"h2".to_vec(),
+        false => b"http/1.1".to_vec(),
+    }];
+    Ok(config)
 }

@@ -6,7 +6,8 @@ use super::Snapshot;
 use super::auth::{self, Admitted, Target};
 use super::body::{RequestBody, ResponseBody, full};
 use super::error::Refusal;
-use super::headers;
+use super::headers::{self, ClientHop};
+use super::pool::UpstreamBody;
 use super::upgrade::{self, Splice, UpgradeRequest};
 use crate::config::{Limits, Mode};
 use crate::policy::Route;
@@ -19,7 +20,6 @@ use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -66,18 +66,18 @@ impl Gate {
         self.snapshot.load().config.limits.clone()
     }
 
-    /// Handles one request from `peer`. `ambiguous_length` is the connection's verdict on
+    /// Handles one request from `client`. `ambiguous_length` is the connection's verdict on
     /// this request's framing (several lengths, or a length and a transfer coding).
     /// Everything logged while handling it carries its request id.
     pub async fn handle(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        client: &ClientHop,
         ambiguous_length: bool,
     ) -> Response<ResponseBody> {
         let request_id = headers::request_id(req.headers());
         let span = tracing::info_span!("request", request_id = request_id.to_str().unwrap_or(""));
-        self.serve(req, peer, ambiguous_length, request_id)
+        self.serve(req, client, ambiguous_length, request_id)
             .instrument(span)
             .await
     }
@@ -85,7 +85,7 @@ impl Gate {
     async fn serve(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        client: &ClientHop,
         ambiguous_length: bool,
         request_id: HeaderValue,
     ) -> Response<ResponseBody> {
@@ -106,7 +106,7 @@ impl Gate {
                 )
             }
             Mode::Proxy => {
-                self.proxy(&snap, req, peer, &request_id, &mut outcome)
+                self.proxy(&snap, req, client, &request_id, &mut outcome)
                     .await
             }
             Mode::ForwardAuth => self.check(&snap, req, &request_id, &mut outcome).await,
@@ -140,7 +140,7 @@ impl Gate {
         &self,
         snap: &'s Snapshot,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        client: &ClientHop,
         request_id: &HeaderValue,
         outcome: &mut Outcome<'s>,
     ) -> Response<ResponseBody> {
@@ -168,18 +168,19 @@ impl Gate {
             &mut parts,
             &admitted,
             upgrade.as_ref(),
-            peer,
+            client,
             request_id,
         );
-        parts.uri = forwarder.uri_for(pq);
         let upstream_req =
             Request::from_parts(parts, RequestBody::new(body, snap.identity.clone()));
-        let sent = Instant::now();
+        // Upstream time is reported only in the access line: no clock reads without it.
+        let sent =
+            tracing::enabled!(target: "cognigate::access", tracing::Level::INFO).then(Instant::now);
         let result = forwarder
-            .send(upstream_req)
+            .send(upstream_req, pq)
             .await
             .and_then(|resp| no_unasked_switch(resp, upgrade.is_some()));
-        outcome.upstream_ms = Some(sent.elapsed().as_secs_f64() * 1000.0);
+        outcome.upstream_ms = sent.map(|t| t.elapsed().as_secs_f64() * 1000.0);
         match result {
             Ok(resp) => relay(resp, upgrade, request_id),
             Err(refusal) => {
@@ -203,7 +204,7 @@ impl Gate {
         parts: &mut Parts,
         admitted: &Admitted<'_>,
         upgrade: Option<&UpgradeRequest>,
-        peer: SocketAddr,
+        client: &ClientHop,
         request_id: &HeaderValue,
     ) {
         let host = host_of(parts);
@@ -212,7 +213,7 @@ impl Gate {
         if let Some(upgrade) = upgrade {
             upgrade.set_headers(&mut parts.headers);
         }
-        headers::set_forwarded(&mut parts.headers, peer.ip(), self.proto, host, request_id);
+        headers::set_forwarded(&mut parts.headers, client, self.proto, host, request_id);
     }
 
     /// Forward-auth: the request describes another request (the ingress's); answer
@@ -245,7 +246,7 @@ impl Gate {
         if let Some(v) = &admitted.principal {
             snap.identity.set(
                 resp.headers_mut(),
-                &v.claims,
+                v,
                 &snap.config.issuers[v.issuer_idx].name,
             );
         }
@@ -285,7 +286,10 @@ impl Gate {
 
 /// A 101 to a request that asked for no upgrade would leave the client's connection in
 /// an unknown protocol: that is an upstream fault.
-fn no_unasked_switch(resp: Response<Incoming>, asked: bool) -> Result<Response<Incoming>, Refusal> {
+fn no_unasked_switch(
+    resp: Response<UpstreamBody>,
+    asked: bool,
+) -> Result<Response<UpstreamBody>, Refusal> {
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS && !asked {
         return Err(Refusal::Upstream {
             connect: false,
@@ -298,7 +302,7 @@ fn no_unasked_switch(resp: Response<Incoming>, asked: bool) -> Result<Response<I
 /// The upstream's response on its way to the client, without hop-by-hop headers; a 101
 /// answering an upgrade we passed keeps its upgrade headers and carries the splice.
 fn relay(
-    resp: Response<Incoming>,
+    resp: Response<UpstreamBody>,
     upgrade: Option<UpgradeRequest>,
     request_id: &HeaderValue,
 ) -> Response<ResponseBody> {
@@ -325,7 +329,7 @@ fn rewrite_request(snap: &Snapshot, headers: &mut HeaderMap, admitted: &Admitted
     snap.identity.strip(headers);
     if let Some(v) = &admitted.principal {
         snap.identity
-            .set(headers, &v.claims, &snap.config.issuers[v.issuer_idx].name);
+            .set(headers, v, &snap.config.issuers[v.issuer_idx].name);
         if snap.config.token.strip_authorization {
             headers.remove(http::header::AUTHORIZATION);
         }

@@ -4,7 +4,7 @@
 use super::error::Refusal;
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 /// `X-Request-Id`: kept when the client sent a sane one, generated otherwise.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -44,18 +44,29 @@ pub fn check_framing(headers: &HeaderMap) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Removes hop-by-hop headers and every header the `Connection` header names.
+/// Removes hop-by-hop headers and every header the `Connection` header names. Most
+/// messages carry none, or only `Connection`, so the names present are checked rather
+/// than every hop-by-hop name removed (a hash lookup each).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
+    // Each value is cloned (a reference count) so the names it lists can be removed
+    // while it is read; `remove(&str)` parses on the stack. No allocation.
+    let mut i = 0;
+    while let Some(value) = headers.get_all(CONNECTION).iter().nth(i).cloned() {
+        i += 1;
+        let Ok(text) = value.to_str() else { continue };
+        for name in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            headers.remove(name);
+        }
     }
+    if headers.keys().any(is_hop_by_hop) {
+        for name in &HOP_BY_HOP {
+            headers.remove(name);
+        }
+    }
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name)
 }
 
 /// The request's id: the client's `X-Request-Id` when it is short visible ASCII,
@@ -81,7 +92,26 @@ fn new_request_id() -> HeaderValue {
     for (n, at) in digits.enumerate() {
         text[at] = HEX[((r >> (124 - 4 * n)) & 0xf) as usize];
     }
-    HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("0"))
+    // Shared from the start: the id is cloned into the upstream request and the
+    // response, and cloning a copied-in value would allocate once more to share it.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(text))
+        .unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// The client end of one connection: its address, and its IP as an `X-Forwarded-For`
+/// value, rendered once per connection rather than per request.
+#[derive(Debug, Clone)]
+pub struct ClientHop {
+    pub addr: SocketAddr,
+    ip: HeaderValue,
+}
+
+impl ClientHop {
+    pub fn new(addr: SocketAddr) -> ClientHop {
+        let ip = HeaderValue::from_str(&addr.ip().to_string())
+            .unwrap_or(HeaderValue::from_static("unknown"));
+        ClientHop { addr, ip }
+    }
 }
 
 /// Sets what the upstream needs to know about the client hop: `X-Forwarded-For`
@@ -90,16 +120,20 @@ fn new_request_id() -> HeaderValue {
 /// library writes the upstream's own.
 pub fn set_forwarded(
     headers: &mut HeaderMap,
-    client_ip: IpAddr,
+    client: &ClientHop,
     proto: &'static str,
     host: Option<HeaderValue>,
     request_id: &HeaderValue,
 ) {
-    let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {client_ip}"),
-        _ => client_ip.to_string(),
+    let prior = headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok());
+    let xff = match prior {
+        Some(prior) if !prior.trim().is_empty() => {
+            let ip = client.addr.ip();
+            HeaderValue::from_str(&format!("{prior}, {ip}")).ok()
+        }
+        _ => Some(client.ip.clone()),
     };
-    if let Ok(value) = HeaderValue::from_str(&xff) {
+    if let Some(value) = xff {
         headers.insert(X_FORWARDED_FOR, value);
     }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));

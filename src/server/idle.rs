@@ -134,8 +134,10 @@ pub(super) struct IdleIo<T> {
 }
 
 impl<T> IdleIo<T> {
-    /// True once the idle deadline has passed; otherwise arms the timer to wake the
-    /// connection task by then (or, while busy, to look again later).
+    /// True once the idle deadline has passed; otherwise makes sure the timer wakes the
+    /// connection task by then. The timer is only ever moved earlier: a deadline pushed
+    /// back by activity is found when the old one fires, which spares a timer reset
+    /// per request.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         let a = &self.activity;
         let limit = if a.served.load(Ordering::Acquire) {
@@ -143,18 +145,18 @@ impl<T> IdleIo<T> {
         } else {
             self.limits.first
         };
-        let now = Instant::now();
+        let fired = self.timer.is_elapsed();
         let target = if a.busy.load(Ordering::Acquire) > 0 {
-            // Re-armed only when due, not on every read.
-            self.timer.deadline().max(now + limit / 2)
+            // Busy connections are never idle: look again later.
+            fired.then(|| Instant::now() + limit / 2)
         } else {
             let target = a.idle_since() + limit;
-            if now >= target {
+            if fired && Instant::now() >= target {
                 return true;
             }
-            target
+            (fired || target < self.timer.deadline()).then_some(target)
         };
-        if self.timer.deadline() != target {
+        if let Some(target) = target {
             self.timer.as_mut().reset(target);
         }
         // Registers the waker; a deadline that has just passed is seen on the next poll.
@@ -239,32 +241,52 @@ pub(super) struct IdleService<S> {
     activity: Arc<Activity>,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, R, B> hyper::service::Service<R> for IdleService<S>
 where
     S: hyper::service::Service<R, Response = Response<B>>,
-    S::Future: Send + 'static,
-    S::Error: 'static,
-    B: 'static,
 {
     type Response = Response<InFlightBody<B>>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+    type Future = InFlightFuture<S::Future>;
 
     fn call(&self, req: R) -> Self::Future {
-        let in_flight = self.activity.begin();
-        let response = self.inner.call(req);
-        Box::pin(async move {
-            let resp = response.await?;
-            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                in_flight.0.tunnel.store(true, Ordering::Relaxed);
-            }
-            Ok(resp.map(|inner| InFlightBody {
-                inner,
-                _in_flight: in_flight,
-            }))
-        })
+        InFlightFuture {
+            in_flight: Some(self.activity.begin()),
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The service's response future, then the in-flight count handed to the body. A
+    /// named future rather than a boxed `async` block: no allocation and no copy of the
+    /// (large) inner future per request.
+    pub(super) struct InFlightFuture<F> {
+        #[pin]
+        inner: F,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl<F, B, E> Future for InFlightFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<InFlightBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let resp = std::task::ready!(this.inner.poll(cx))?;
+        let in_flight = this.in_flight.take();
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+            && let Some(f) = &in_flight
+        {
+            f.0.tunnel.store(true, Ordering::Relaxed);
+        }
+        Poll::Ready(Ok(resp.map(|inner| InFlightBody {
+            inner,
+            _in_flight: in_flight,
+        })))
     }
 }
 
@@ -272,7 +294,7 @@ where
 #[derive(Debug)]
 pub(super) struct InFlightBody<B> {
     inner: B,
-    _in_flight: InFlight,
+    _in_flight: Option<InFlight>,
 }
 
 impl<B: Body + Unpin> Body for InFlightBody<B> {

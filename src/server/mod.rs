@@ -12,6 +12,7 @@ pub use lifecycle::Lifecycle;
 
 use crate::config::Limits;
 use crate::proxy::Gate;
+use crate::proxy::headers::ClientHop;
 use crate::proxy::upgrade::Splice;
 use framing::{FramingGuard, Sniffed};
 use hyper::service::service_fn;
@@ -152,11 +153,14 @@ impl Conn {
         let idle = idle::Idle::new(&gate.limits());
         let framing = Arc::new(FramingGuard::default());
         let io = TokioIo::new(Sniffed::new(io, framing.clone()));
+        // One reference count per request for what the connection's requests share.
+        let shared = Arc::new((gate, ClientHop::new(peer)));
         let service = service_fn(move |req| {
-            let gate = gate.clone();
+            let shared = shared.clone();
             let ambiguous = framing.next_request_is_ambiguous();
             async move {
-                let mut resp = gate.handle(req, peer, ambiguous).await;
+                let (gate, client) = &*shared;
+                let mut resp = gate.handle(req, client, ambiguous).await;
                 if let Some(splice) = resp.extensions_mut().remove::<Splice>() {
                     // Runs past this response (and past the connection's drain).
                     tokio::spawn(splice.run());

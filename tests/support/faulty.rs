@@ -1,5 +1,7 @@
 //! A misbehaving upstream over raw TCP, chosen by a segment of the request path:
 //! - `/ok...`: a small 200 (keep-alive);
+//! - `/closing-ok...`: a small 200 (keep-alive by its headers), then a close, as an
+//!   upstream whose keep-alive timeout fires right after answering;
 //! - `/reset...`: a 200 head announcing 1 MB, 64 KiB of it, then a TCP reset;
 //! - `/close-mid-body...`: reads 16 KiB of the request body, then closes;
 //! - `/never...`: reads the request and never answers;
@@ -69,7 +71,12 @@ async fn serve(mut stream: TcpStream, state: &Faulty) {
             return;
         };
         buf.drain(..body_start);
-        if path.contains("/ok") {
+        if path.contains("/closing-ok") {
+            skip_body(&mut stream, &mut buf, body_len, state).await;
+            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+            let _ = stream.write_all(ok).await;
+            return;
+        } else if path.contains("/ok") {
             skip_body(&mut stream, &mut buf, body_len, state).await;
             let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
             if stream.write_all(ok).await.is_err() {
