@@ -194,3 +194,32 @@ async fn large_bodies_stream_both_ways() {
     assert_eq!(r.json()["body_len"], 8 * 1024 * 1024);
     p.stop().await;
 }
+
+/// The protocol is told from the first bytes (an HTTP/2 preface or not): a request that
+/// arrives a few bytes at a time, starting like the preface does, is still HTTP/1.1.
+#[tokio::test]
+async fn request_head_arriving_in_pieces_is_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "")).await;
+    let mut stream = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let pieces = [
+        "P",
+        "OST /public/pieces HTTP/1.1\r\nHost: t\r\n",
+        "Content-Length: 0\r\nConnection: close\r\n\r\n",
+    ];
+    for piece in pieces {
+        stream.write_all(piece.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    let mut reply = Vec::new();
+    let read = stream.read_to_end(&mut reply);
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert_eq!(http::status_of(&reply), Some(200), "{reply}");
+    assert_eq!(up.last().target, "/public/pieces");
+    p.stop().await;
+}

@@ -196,10 +196,18 @@ async fn smuggling_attempts_are_refused_and_never_reach_the_upstream() {
 async fn oversized_request_head_is_431() {
     let up = echo::start().await;
     let p = proxy::start(&config(&up.url())).await;
-    let big = "a".repeat(40 * 1024);
-    let raw = format!("GET /public/x HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n");
-    let reply = http::raw(p.addr, raw.as_bytes()).await;
-    assert_eq!(http::status_of(&reply), Some(431), "{reply}");
+    // Sizes around the read buffer's growth steps: the limit must hold at each.
+    for kib in [33, 40, 48, 60, 100] {
+        let big = "a".repeat(kib * 1024);
+        let raw = format!("GET /public/x HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n");
+        let reply = http::raw(p.addr, raw.as_bytes()).await;
+        assert_eq!(http::status_of(&reply), Some(431), "{kib} KiB: {reply}");
+    }
     assert!(up.requests().is_empty());
+    let fits = "a".repeat(30 * 1024);
+    let raw =
+        format!("GET /public/x HTTP/1.1\r\nHost: t\r\nX-Big: {fits}\r\nConnection: close\r\n\r\n");
+    let reply = http::raw(p.addr, raw.as_bytes()).await;
+    assert_eq!(http::status_of(&reply), Some(200), "30 KiB");
     p.stop().await;
 }
