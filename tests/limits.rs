@@ -205,6 +205,45 @@ async fn slowloris_head_is_dropped_after_header_timeout() {
     p.stop().await;
 }
 
+/// The same drip on a kept-alive connection, after a first request was answered: the
+/// next head is bounded by header_timeout too (idle_timeout is much longer here).
+#[tokio::test]
+async fn slowloris_second_head_on_a_kept_alive_connection_is_dropped() {
+    let (up, p) = start("header_timeout = \"1s\"\nidle_timeout = \"30s\"").await;
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0; 4096];
+    let n = s.read(&mut first).await.unwrap();
+    assert!(
+        first[..n].starts_with(b"HTTP/1.1 200"),
+        "first request answered"
+    );
+    s.write_all(b"GET /y HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut dropped = None;
+    for i in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let byte: &[u8] = if i % 2 == 0 { b"X" } else { b"-" };
+        if s.write_all(byte).await.is_err() {
+            dropped = Some(start.elapsed());
+            break;
+        }
+        let mut buf = [0; 512];
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
+            dropped = Some(start.elapsed());
+            break;
+        }
+    }
+    let took = dropped.expect("a second head dripped for 5 s was never dropped");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(up.requests().len(), 1);
+    p.stop().await;
+}
+
 // ---------------------------------------------------------------- tokens
 
 #[tokio::test]

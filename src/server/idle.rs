@@ -1,20 +1,23 @@
-//! Idle connection timeout (`limits.idle_timeout`), and a first-request deadline.
+//! Idle connection timeout (`limits.idle_timeout`), and the request head deadline
+//! (`limits.header_timeout`).
 //!
 //! Threat: connections that hold one of the `max_connections` slots while doing no
-//! work. hyper bounds an HTTP/1 request head (`header_timeout`) but not the wait before
-//! the protocol is even known: a socket that sends nothing, or half an HTTP/2 preface,
-//! was kept forever, so a few thousand silent sockets locked everyone out. HTTP/2 has no
-//! idle limit at all, and our own keep-alive pings keep an idle h2 connection alive.
+//! work: a socket that sends nothing, half an HTTP/2 preface, a request head one byte
+//! at a time (slowloris), or nothing ever again after a request. HTTP/2 has no idle
+//! limit at all, and our own keep-alive pings keep an idle h2 connection alive.
 //!
 //! So every connection's IO goes through [`IdleIo`], and its service through
-//! [`IdleService`], which counts requests in flight from the call until the response
-//! body is dropped (fully sent or abandoned). A connection with no request in flight
-//! is closed (its reads fail with `TimedOut`) once it has been so for `idle_timeout`, or,
-//! before its first request, for `min(header_timeout, idle_timeout)`. Bytes do not count
-//! as activity (pings would), except on an upgraded connection (a WebSocket tunnel),
-//! where traffic either way is the only sign of life. hyper still closes an HTTP/1
-//! connection that waits `header_timeout` for its next request head, so the effective
-//! HTTP/1 keep-alive is the shorter of the two.
+//! [`IdleService`], which counts requests in flight from the call (the head is
+//! complete) until the response body is dropped (fully sent or abandoned). A connection
+//! with no request in flight is closed (its reads fail with `TimedOut`) once it has been
+//! so for too long: `min(header_timeout, idle_timeout)` before its first request, and
+//! after it, `idle_timeout` on HTTP/2, the same shorter bound on HTTP/1.1 (where waiting
+//! for the next request is also waiting for its head). Bytes do not count as activity
+//! (pings and slowloris bytes would), except on an upgraded connection (a WebSocket
+//! tunnel), where traffic either way is the only sign of life.
+//!
+//! hyper's own HTTP/1.1 head timer is not used: it allocates and registers a timer on
+//! every request, where this one is armed once per connection and moved only earlier.
 
 use std::future::Future;
 use std::io;
@@ -40,11 +43,12 @@ pub(super) struct Idle {
 }
 
 impl Idle {
-    /// Deadlines from `[limits]`.
-    pub(super) fn new(limits: &Limits) -> Idle {
+    /// Deadlines from `[limits]`, for an HTTP/2 connection when `h2` is set.
+    pub(super) fn new(limits: &Limits, h2: bool) -> Idle {
+        let head = limits.header_timeout.min(limits.idle_timeout);
         Idle {
-            first: limits.header_timeout.min(limits.idle_timeout),
-            idle: limits.idle_timeout,
+            first: head,
+            idle: if h2 { limits.idle_timeout } else { head },
         }
     }
 

@@ -49,8 +49,8 @@ pub struct Protocols {
 impl Protocols {
     pub fn new(limits: &Limits) -> Protocols {
         let mut h1 = http1::Builder::new();
-        h1.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
+        // No timer: the head deadline is kept by `idle` (once per connection).
+        h1.header_read_timeout(None)
             // A larger request head is answered 431. Both: the buffer bound alone is
             // soft (a read may fill the buffer past it with a complete head).
             .max_header_size(limits.max_header_bytes)
@@ -200,7 +200,7 @@ impl Conn {
             protocols,
             peer,
         } = self;
-        let idle = idle::Idle::new(&gate.limits());
+        let idle = idle::Idle::new(&gate.limits(), h2);
         let framing = Arc::new(FramingGuard::default());
         let io = TokioIo::new(Sniffed::new(io, framing.clone()));
         // One reference count per request for what the connection's requests share.
