@@ -123,7 +123,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let mut headers = base.clone();
             identity.strip(&mut headers);
-            identity.set(&mut headers, &verified, "bench");
+            identity.set(&mut headers, &verified.claims, "bench");
             headers
         })
     });

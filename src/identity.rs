@@ -7,7 +7,7 @@
 //! well-meaning hop drop the header we set) is refused.
 
 use crate::config::IdentitySettings;
-use crate::verify::{Claims, RenderedHeaders, Verified};
+use crate::verify::Claims;
 use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -136,46 +136,34 @@ impl IdentityHeaders {
         }
     }
 
-    /// Sets the verified identity. Call after [`strip`](Self::strip). The headers are
-    /// rendered once per verified token (see [`Verified::headers`]).
-    pub fn set(&self, headers: &mut HeaderMap, verified: &Verified, issuer_name: &str) {
-        let rendered = verified
-            .headers
-            .get_or_init(|| self.render(&verified.claims, issuer_name));
-        for (name, value) in rendered.iter() {
-            headers.insert(name.clone(), value.clone());
-        }
-    }
-
-    /// The identity headers for `claims`. A claim value that cannot be a header value
-    /// (a control character) leaves its header unset.
-    pub fn render(&self, claims: &Claims, issuer_name: &str) -> RenderedHeaders {
+    /// Sets the verified identity. Call after [`strip`](Self::strip). A claim value that
+    /// cannot be a header value (a control character) leaves its header unset.
+    pub fn set(&self, headers: &mut HeaderMap, claims: &Claims, issuer_name: &str) {
         let n = &self.names;
-        let mut out = Vec::with_capacity(9 + self.claim_headers.len());
-        let mut put = |name: &HeaderName, value: Option<&str>| {
-            if let Some(Ok(value)) = value.map(HeaderValue::from_str) {
-                out.push((name.clone(), value));
-            }
-        };
-        put(&n.sub, Some(claims.sub.as_str()));
-        put(&n.username, claims.username());
-        put(&n.email, claims.email.as_deref());
+        put(headers, &n.sub, Some(claims.sub.as_str()));
+        put(headers, &n.username, claims.username());
+        put(headers, &n.email, claims.email.as_deref());
         if !claims.groups.is_empty() {
-            put(&n.groups, Some(claims.groups.join(",").as_str()));
+            put(headers, &n.groups, Some(claims.groups.join(",").as_str()));
         }
-        put(&n.scopes, claims.scope.as_deref());
-        put(&n.client_id, claims.client());
-        put(&n.token_use, Some(claims.token_use.as_str()));
-        put(&n.issuer, Some(issuer_name));
+        put(headers, &n.scopes, claims.scope.as_deref());
+        put(headers, &n.client_id, claims.client());
+        put(headers, &n.token_use, Some(claims.token_use.as_str()));
+        put(headers, &n.issuer, Some(issuer_name));
         if self.claims_header {
-            put(&n.claims, Some(claims.payload_b64()));
+            put(headers, &n.claims, Some(claims.payload_b64()));
         }
         for (claim, name, _) in &self.claim_headers {
             if let Some(value) = claims.claim_text(claim) {
-                put(name, Some(&value));
+                put(headers, name, Some(&value));
             }
         }
-        out.into_boxed_slice()
+    }
+}
+
+fn put(headers: &mut HeaderMap, name: &HeaderName, value: Option<&str>) {
+    if let Some(Ok(value)) = value.map(HeaderValue::from_str) {
+        headers.insert(name.clone(), value);
     }
 }
 

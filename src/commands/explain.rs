@@ -445,10 +445,10 @@ fn render_allowed(
         out.push("  no identity headers (anonymous); client-sent ones are removed".to_owned());
         return;
     };
-    let headers = snap
-        .identity
-        .render(&claims, &snap.config.issuers[idx].name);
-    for (name, value) in headers.iter() {
+    let mut headers = HeaderMap::new();
+    snap.identity
+        .set(&mut headers, &claims, &snap.config.issuers[idx].name);
+    for (name, value) in &headers {
         out.push(format!(
             "  {name}: {}",
             String::from_utf8_lossy(value.as_bytes())

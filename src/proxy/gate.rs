@@ -246,7 +246,7 @@ impl Gate {
         if let Some(v) = &admitted.principal {
             snap.identity.set(
                 resp.headers_mut(),
-                v,
+                &v.claims,
                 &snap.config.issuers[v.issuer_idx].name,
             );
         }
@@ -329,7 +329,7 @@ fn rewrite_request(snap: &Snapshot, headers: &mut HeaderMap, admitted: &Admitted
     snap.identity.strip(headers);
     if let Some(v) = &admitted.principal {
         snap.identity
-            .set(headers, v, &snap.config.issuers[v.issuer_idx].name);
+            .set(headers, &v.claims, &snap.config.issuers[v.issuer_idx].name);
         if snap.config.token.strip_authorization {
             headers.remove(http::header::AUTHORIZATION);
         }

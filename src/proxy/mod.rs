@@ -63,16 +63,14 @@ impl Snapshot {
 
     /// The snapshot for a reloaded `config` whose key sets live in `keys` (a successor of
     /// `previous.keys`). The upstream client is always rebuilt (its `ca_file` may have
-    /// changed); the verifier and its cache are kept when nothing they depend on changed.
+    /// changed); the verifier and its cache are kept when nothing it depends on changed.
     pub fn rebuild(
         config: Arc<Config>,
         keys: Arc<KeyStore>,
         previous: &Snapshot,
     ) -> Result<Self, SnapshotError> {
-        // The cache also holds identity headers rendered for its tokens.
-        let same = previous.config.issuers == config.issuers
-            && previous.config.token == config.token
-            && previous.config.identity == config.identity;
+        let same =
+            previous.config.issuers == config.issuers && previous.config.token == config.token;
         let verifier = match same {
             true => previous.verifier.clone(),
             false => Arc::new(Verifier::new(&config.issuers, &config.token)),

@@ -28,11 +28,10 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderName, HeaderValue};
 use jsonwebtoken::{Algorithm, errors::ErrorKind};
 
 pub use claims::{Claims, NumericDate};
@@ -51,14 +50,7 @@ pub struct Verified {
     pub issuer_idx: usize,
     /// The verified claims (shared with the cache).
     pub claims: Arc<Claims>,
-    /// The identity headers rendered from the claims, once per cached token rather
-    /// than on every request. Valid because a verifier (and so its cache) lives with
-    /// one `[identity]` section: a reload that changes it builds a new verifier.
-    pub headers: Arc<OnceLock<RenderedHeaders>>,
 }
-
-/// Identity header names and values, ready to be inserted.
-pub type RenderedHeaders = Box<[(HeaderName, HeaderValue)]>;
 
 /// Verifies tokens against a fixed issuer list; build a new one on config reload.
 pub struct Verifier {
@@ -145,7 +137,6 @@ impl Verifier {
             Verified {
                 issuer_idx,
                 claims: Arc::new(claims),
-                headers: Arc::default(),
             },
             set,
         ))
