@@ -331,6 +331,49 @@ async fn upstream_never_answering_is_504_after_the_timeout() {
     f.assert_recovered().await;
 }
 
+/// An upstream that answers before it has read the request body: the answer is relayed
+/// at once, the body still goes up in full, and the connection is reused afterwards.
+#[tokio::test]
+async fn upstream_answering_before_the_body_is_read_keeps_working() {
+    let f = upstream_fault().await;
+    let mut client = TcpStream::connect(f.bin.addr).await.unwrap();
+    let len = 4 * 1024 * 1024;
+    let head = format!("POST /public/early HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n");
+    client.write_all(head.as_bytes()).await.unwrap();
+    let (mut read, mut write) = client.into_split();
+    let upload = tokio::spawn(async move {
+        for _ in 0..len / 65536 {
+            write.write_all(&[b'e'; 65536]).await.unwrap();
+        }
+        write
+    });
+    let mut reply = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), read.read(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply[..n]).into_owned();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let _write = tokio::time::timeout(Duration::from_secs(10), upload)
+        .await
+        .unwrap()
+        .unwrap();
+    let start = Instant::now();
+    while f.up.body_bytes() < len as u64 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{} bytes up",
+            f.up.body_bytes()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The connection the early answer came on goes back to the pool once the body is up.
+    for _ in 0..3 {
+        assert_eq!(http::get(&f.bin.url("/public/ok"), &[]).await.status, 200);
+    }
+    f.assert_recovered().await;
+}
+
 #[tokio::test]
 async fn client_disconnecting_mid_upload_releases_the_upstream_connection() {
     let f = upstream_fault().await;

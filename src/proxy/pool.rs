@@ -266,11 +266,14 @@ impl Release {
         if self.conn.is_ready() {
             // A full queue drops (closes) the connection.
             let _ = self.pool.idle.push(self.conn);
-        } else if !self.conn.is_closed() {
+        } else if !self.conn.is_closed()
+            // No runtime (a body dropped while the process shuts down): just close it.
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
             // Still writing the request body (the upstream answered early): park it
             // once that is done.
             let Release { mut conn, pool } = self;
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 if conn.ready().await.is_ok() {
                     let _ = pool.idle.push(conn);
                 }

@@ -5,6 +5,8 @@
 //! - `/reset...`: a 200 head announcing 1 MB, 64 KiB of it, then a TCP reset;
 //! - `/close-mid-body...`: reads 16 KiB of the request body, then closes;
 //! - `/never...`: reads the request and never answers;
+//! - `/early...`: answers 200 at once, then reads the request body to the end (counting
+//!   it) and keeps the connection;
 //! - `/upload...`: reads the request body to the end (counting it), then answers 200.
 //!
 //! It counts connections still open, so a test can tell whether the proxy let go of them.
@@ -93,6 +95,13 @@ async fn serve(mut stream: TcpStream, state: &Faulty) {
         } else if path.contains("/close-mid-body") {
             skip_body(&mut stream, &mut buf, body_len.min(16 * 1024), state).await;
             return;
+        } else if path.contains("/early") {
+            let early = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly";
+            if stream.write_all(early).await.is_err()
+                || !skip_body(&mut stream, &mut buf, body_len, state).await
+            {
+                return;
+            }
         } else if path.contains("/never") {
             // Hold the connection without answering until the peer gives up.
             while matches!(stream.read(&mut [0; 4096]).await, Ok(n) if n > 0) {}
