@@ -175,6 +175,25 @@ async fn a_connection_that_never_sends_is_dropped_after_header_timeout() {
     p.stop().await;
 }
 
+/// Sends one header byte every 200 ms (the head is never complete) for at most 5 s;
+/// how long until the proxy gave up on the connection, if it did.
+async fn drip_until_dropped(s: &mut TcpStream) -> Option<Duration> {
+    let start = Instant::now();
+    for i in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let byte: &[u8] = if i % 2 == 0 { b"X" } else { b"-" };
+        if s.write_all(byte).await.is_err() {
+            return Some(start.elapsed());
+        }
+        // Anything readable (a 408, or the close itself) means the proxy gave up.
+        let mut buf = [0; 512];
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
+            return Some(start.elapsed());
+        }
+    }
+    None
+}
+
 #[tokio::test]
 async fn slowloris_head_is_dropped_after_header_timeout() {
     let (up, p) = start("header_timeout = \"1s\"").await;
@@ -182,24 +201,9 @@ async fn slowloris_head_is_dropped_after_header_timeout() {
     s.write_all(b"GET /x HTTP/1.1\r\nHost: t\r\n")
         .await
         .unwrap();
-    let start = Instant::now();
-    let mut dropped = None;
-    // One header byte every 200 ms: the head is never complete.
-    for i in 0..25 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let byte: &[u8] = if i % 2 == 0 { b"X" } else { b"-" };
-        if s.write_all(byte).await.is_err() {
-            dropped = Some(start.elapsed());
-            break;
-        }
-        // Anything readable (a 408, or the close itself) means the proxy gave up.
-        let mut buf = [0; 512];
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
-            dropped = Some(start.elapsed());
-            break;
-        }
-    }
-    let took = dropped.expect("a head dripped for 5 s was never dropped");
+    let took = drip_until_dropped(&mut s)
+        .await
+        .expect("a head dripped for 5 s was never dropped");
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(up.requests().is_empty());
     p.stop().await;
@@ -223,22 +227,9 @@ async fn slowloris_second_head_on_a_kept_alive_connection_is_dropped() {
     s.write_all(b"GET /y HTTP/1.1\r\nHost: t\r\n")
         .await
         .unwrap();
-    let start = Instant::now();
-    let mut dropped = None;
-    for i in 0..25 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let byte: &[u8] = if i % 2 == 0 { b"X" } else { b"-" };
-        if s.write_all(byte).await.is_err() {
-            dropped = Some(start.elapsed());
-            break;
-        }
-        let mut buf = [0; 512];
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
-            dropped = Some(start.elapsed());
-            break;
-        }
-    }
-    let took = dropped.expect("a second head dripped for 5 s was never dropped");
+    let took = drip_until_dropped(&mut s)
+        .await
+        .expect("a second head dripped for 5 s was never dropped");
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert_eq!(up.requests().len(), 1);
     p.stop().await;
