@@ -2,6 +2,7 @@
 //! Redaction: nothing here ever records a token, a cookie or an Authorization header;
 //! the request log line carries the verified `sub`, never the credential.
 
+mod batch;
 pub mod metrics;
 
 pub use metrics::Metrics;
@@ -13,14 +14,11 @@ use tracing_subscriber::EnvFilter;
 /// when `COGNIGATE_LOG_FORMAT=json`, colours only on a terminal. Logs go to stderr so
 /// that stdout stays clean for command output such as `cognigate token`.
 ///
-/// Lines are handed to a background writer thread (tracing-appender's non-blocking
-/// writer, blocking rather than dropping when its queue is full), so a request does not
-/// pay for a `write` syscall of its access line. Keep the returned guard alive: dropping
-/// it flushes what is queued.
-pub fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
+/// Lines are written in batches by a background thread, at most [`batch::LINGER`]
+/// after they are logged, so a request does not pay for a `write` of its access line.
+/// Keep the returned guard alive: dropping it writes what is still buffered.
+pub fn init_logging() -> batch::FlushGuard {
+    let (writer, guard) = batch::batched(std::io::stderr(), batch::LINGER);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("COGNIGATE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
