@@ -3,6 +3,7 @@
 //! the request log line carries the verified `sub`, never the credential.
 
 mod batch;
+mod fields;
 pub mod metrics;
 
 pub use metrics::Metrics;
@@ -32,6 +33,7 @@ pub fn init_logging() -> batch::FlushGuard {
             .try_init()
     } else {
         builder
+            .fmt_fields(fields::PlainFields)
             .with_ansi(std::io::stderr().is_terminal())
             .try_init()
     };
