@@ -540,3 +540,41 @@ Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
     }
     p.stop().await;
 }
+
+/// An HTTP/2 upstream that sends GOAWAY every few requests (nginx does at
+/// `keepalive_requests`): requests racing the GOAWAY are refused by it unprocessed, and
+/// must be sent again on a new connection, never answered 502.
+#[tokio::test]
+async fn http2_upstream_goaway_never_costs_a_request() {
+    let upstream = live::h2_goaway_after(5).await;
+    let p = proxy::start(&format!(
+        "[upstream]\nurl = \"http://{upstream}\"\nhttp2 = true\n{}",
+        public_routes()
+    ))
+    .await;
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let url = p.url(&format!("/public/goaway/{c}"));
+            tokio::spawn(async move {
+                let mut failed = Vec::new();
+                for _ in 0..25 {
+                    let r = http::get(&url, &[]).await;
+                    if r.status != 200 {
+                        failed.push(format!("{} {}", r.status, r.body));
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for c in clients {
+        failed.extend(c.await.unwrap());
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of 200 failed: {failed:?}",
+        failed.len()
+    );
+    p.stop().await;
+}

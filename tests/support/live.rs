@@ -293,3 +293,43 @@ pub async fn ws_echo() -> WsEcho {
     });
     echo
 }
+
+/// An h2c upstream that answers `ok` and ends every connection gracefully (GOAWAY,
+/// then close once its streams are done) after `requests` requests on it, as nginx does
+/// at `keepalive_requests` or a Go server on shutdown.
+pub async fn h2_goaway_after(requests: usize) -> SocketAddr {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let served = Arc::new(AtomicUsize::new(0));
+                let enough = Arc::new(tokio::sync::Notify::new());
+                let service = {
+                    let (served, enough) = (served.clone(), enough.clone());
+                    service_fn(move |_req: http::Request<Incoming>| {
+                        if served.fetch_add(1, Ordering::SeqCst) + 1 == requests {
+                            enough.notify_one();
+                        }
+                        async {
+                            Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from("ok"))))
+                        }
+                    })
+                };
+                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => return,
+                    () = enough.notified() => conn.as_mut().graceful_shutdown(),
+                }
+                let _ = conn.await;
+            });
+        }
+    });
+    addr
+}
