@@ -199,28 +199,39 @@ async fn serve(shared: Arc<Shared>, listeners: Listeners, mut shutdown: watch::R
 /// `cognigate run`: load, serve (reloading on SIGHUP and file changes), stop gracefully
 /// on SIGTERM / SIGINT.
 pub async fn run(path: &Path) -> anyhow::Result<()> {
+    let signalled = shutdown_signal()?;
     let running = start_from_file(path).await?;
-    wait_for_signal().await?;
+    signalled.await;
     tracing::info!("shutdown signal received");
     running.shutdown();
     running.wait().await;
     Ok(())
 }
 
-#[cfg(unix)]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+/// Installs the SIGTERM and SIGINT (Ctrl-C) handlers and returns what waits for either.
+/// Call it before serving: a signal sent as soon as the proxy answers must stop it
+/// gracefully, not kill it.
+///
+/// # Errors
+///
+/// The handlers could not be installed.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        })
     }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }

@@ -232,18 +232,20 @@ fn token(args: TokenArgs) -> Result<Report, String> {
 
 /// Runs the demo until SIGINT / SIGTERM.
 async fn demo(port: u16) -> ExitCode {
+    // Before anything serves: whoever reads the banner may signal at once.
+    let signalled = match cognigate::app::shutdown_signal() {
+        Ok(signalled) => signalled,
+        Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
+    };
     let demo = match commands::demo::start(port).await {
         Ok(demo) => demo,
         Err(e) => return fail(&e),
     };
     print_lines(&demo.banner);
-    let waited = commands::demo::wait_for_signal().await;
+    signalled.await;
     tracing::info!("shutdown signal received");
     demo.stop().await;
-    match waited {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
+    ExitCode::SUCCESS
 }
 
 fn finish_or_fail(result: Result<Report, String>) -> ExitCode {

@@ -86,32 +86,6 @@ pub async fn start(port: u16) -> Result<Demo, String> {
     Ok(Demo { banner, ..demo })
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM.
-///
-/// # Errors
-///
-/// The signal handlers could not be installed.
-pub async fn wait_for_signal() -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let err = |e: std::io::Error| format!("cannot install signal handlers: {e}");
-        let mut term = signal(SignalKind::terminate()).map_err(err)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(err)?;
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
-    }
-}
-
 fn start_error(addr: SocketAddr, e: &anyhow::Error) -> String {
     let in_use = e.chain().any(|cause| {
         cause
