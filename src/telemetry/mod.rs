@@ -4,6 +4,7 @@
 
 mod batch;
 mod fields;
+mod json;
 pub mod metrics;
 
 pub use metrics::Metrics;
@@ -27,9 +28,8 @@ pub fn init_logging() -> batch::FlushGuard {
         .with_writer(writer);
     let result = if json {
         builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+            .event_format(json::JsonLines)
+            .fmt_fields(json::JsonFields)
             .try_init()
     } else {
         builder
