@@ -98,28 +98,7 @@ fn needs_escaping(value: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-    use tracing_subscriber::fmt::MakeWriter;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl MakeWriter<'_> for Captured {
-        type Writer = Captured;
-        fn make_writer(&self) -> Captured {
-            self.clone()
-        }
-    }
+    use crate::telemetry::captured::Captured;
 
     /// The line `event` logs, formatted with `fields`, without time and level.
     fn line<N>(fields: N, event: impl FnOnce()) -> String
@@ -136,7 +115,7 @@ mod tests {
             .with_target(false)
             .finish();
         tracing::subscriber::with_default(subscriber, event);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         text.trim_end().to_owned()
     }
 

@@ -25,13 +25,7 @@ pub struct JsonFields;
 
 impl<'writer> FormatFields<'writer> for JsonFields {
     fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
-        let mut visitor = Visitor {
-            writer,
-            comma: false,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+        Visitor::write_pairs(writer, false, fields)
     }
 
     /// Fields recorded later on a span join the others after a comma (the default would
@@ -41,13 +35,8 @@ impl<'writer> FormatFields<'writer> for JsonFields {
         current: &'writer mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let mut visitor = Visitor {
-            comma: !current.fields.is_empty(),
-            writer: current.as_writer(),
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+        let comma = !current.fields.is_empty();
+        Visitor::write_pairs(current.as_writer(), comma, fields)
     }
 }
 
@@ -68,13 +57,7 @@ where
         writer.write_str("\",\"level\":\"")?;
         writer.write_str(meta.level().as_str())?;
         writer.write_char('"')?;
-        let mut visitor = Visitor {
-            writer: writer.by_ref(),
-            comma: true,
-            result: Ok(()),
-        };
-        event.record(&mut visitor);
-        visitor.result?;
+        Visitor::write_pairs(writer.by_ref(), true, event)?;
         writer.write_str(",\"target\":")?;
         string(&mut writer, meta.target())?;
         if let Some(scope) = ctx.event_scope() {
@@ -106,6 +89,17 @@ struct Visitor<'writer> {
 }
 
 impl Visitor<'_> {
+    /// Writes `fields` as `"name":value` pairs, after a comma when `comma`.
+    fn write_pairs(writer: Writer<'_>, comma: bool, fields: impl RecordFields) -> fmt::Result {
+        let mut visitor = Visitor {
+            writer,
+            comma,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+
     fn pair(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
         if self.result.is_err() {
             return;
@@ -181,29 +175,8 @@ fn string(w: &mut Writer<'_>, text: &str) -> fmt::Result {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::telemetry::captured::Captured;
     use serde_json::Value;
-    use std::sync::{Arc, Mutex};
-    use tracing_subscriber::fmt::MakeWriter;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl MakeWriter<'_> for Captured {
-        type Writer = Captured;
-        fn make_writer(&self) -> Captured {
-            self.clone()
-        }
-    }
 
     fn events() {
         let span = tracing::info_span!(
@@ -263,8 +236,8 @@ mod tests {
             .finish();
         tracing::subscriber::with_default(subscriber, events);
 
-        let ours = lines(&String::from_utf8(ours.0.lock().unwrap().clone()).unwrap());
-        let theirs = lines(&String::from_utf8(theirs.0.lock().unwrap().clone()).unwrap());
+        let ours = lines(&ours.text());
+        let theirs = lines(&theirs.text());
         assert_eq!(ours, theirs);
         assert_eq!(ours.len(), 2);
         assert_eq!(ours[0]["path"], "/api/\"q\"\\\u{1}\n\té");

@@ -3,6 +3,8 @@
 //! the request log line carries the verified `sub`, never the credential.
 
 mod batch;
+#[cfg(test)]
+mod captured;
 mod fields;
 mod json;
 pub mod metrics;
