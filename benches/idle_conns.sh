@@ -19,12 +19,9 @@ CONNECTIONS=${CONNECTIONS:-10000}
 CONCURRENCY=${CONCURRENCY:-100}
 SETTLE=${SETTLE:-12}
 PORT_BASE=${PORT_BASE:-19280}
-RUN=$(mktemp -d)
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$RUN"; }
-trap cleanup EXIT
+source benches/lib.sh
 
-command -v nginx >/dev/null 2>&1 || apt-get install -y -qq nginx-light >/dev/null
+need nginx nginx-light
 NEED_FILES=$((CONNECTIONS + 1000))
 if [ "$(ulimit -n)" -lt "$NEED_FILES" ]; then
   ulimit -n "$NEED_FILES" 2>/dev/null || {
@@ -40,20 +37,7 @@ PROXY=$((PORT_BASE + 1))
 ADMIN=$((PORT_BASE + 2))
 
 "$BIN" token --generate-key "$RUN/key.pem" --jwks "$RUN/jwks.json" >/dev/null 2>&1
-cat > "$RUN/nginx.conf" <<NGINX
-worker_processes 1;
-worker_rlimit_nofile $((CONNECTIONS + 1000));
-daemon off;
-pid $RUN/nginx.pid;
-error_log /dev/null;
-events { worker_connections $((CONNECTIONS + 1000)); }
-http {
-  access_log off;
-  server { listen 127.0.0.1:$BACKEND; keepalive_requests 1000000; location / { return 200 "ok\n"; } }
-}
-NGINX
-nginx -c "$RUN/nginx.conf" -p "$RUN" &
-PIDS+=($!)
+start_backend "$BACKEND" "$CONNECTIONS"
 
 cat > "$RUN/cognigate.toml" <<TOML
 listen = "127.0.0.1:$PROXY"

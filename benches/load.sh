@@ -24,12 +24,8 @@ LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 PORT_BASE=${PORT_BASE:-19080}
 WORKLOADS=${WORKLOADS:-"public same rotate nocache"}
-RUN=$(mktemp -d)
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$RUN"; }
-trap cleanup EXIT
+source benches/lib.sh
 
-need() { command -v "$1" >/dev/null 2>&1 || { apt-get install -y -qq "$2" >/dev/null; }; }
 need wrk wrk
 need nginx nginx-light
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
@@ -64,19 +60,7 @@ with open(f"{run}/tokens.txt", "w") as out:
         out.write(f"{signing_input}.{b64(sig)}\n")
 PY
 
-cat > "$RUN/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $RUN/nginx.pid;
-error_log /dev/null;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  server { listen 127.0.0.1:$BACKEND; keepalive_requests 1000000; location / { return 200 "ok\n"; } }
-}
-NGINX
-taskset -c "$LOAD_CPU" nginx -c "$RUN/nginx.conf" -p "$RUN" &
-PIDS+=($!)
+start_backend "$BACKEND" 3000 "$LOAD_CPU"
 
 config() { # $1 = cache_size
   cat > "$RUN/cognigate.toml" <<TOML

@@ -22,12 +22,8 @@ CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 VALID=${VALID:-500}
 PORT_BASE=${PORT_BASE:-19180}
-RUN=$(mktemp -d)
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$RUN"; }
-trap cleanup EXIT
+source benches/lib.sh
 
-need() { command -v "$1" >/dev/null 2>&1 || { apt-get install -y -qq "$2" >/dev/null; }; }
 need wrk wrk
 need nginx nginx-light
 cargo build --release --quiet
@@ -57,19 +53,7 @@ for i in $(seq "$VALID"); do mint --key "$RUN/key.pem" --sub "user$i" --ttl 4h; 
 } >"$RUN/invalid.txt"
 sleep 2 # let the 1 s token expire (leeway is 0 below)
 
-cat >"$RUN/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $RUN/nginx.pid;
-error_log /dev/null;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  server { listen 127.0.0.1:$BACKEND; keepalive_requests 10000000; location / { return 200 "ok\n"; } }
-}
-NGINX
-nginx -c "$RUN/nginx.conf" -p "$RUN" &
-PIDS+=($!)
+start_backend "$BACKEND" 3000
 
 cat >"$RUN/cognigate.toml" <<TOML
 listen = "127.0.0.1:$PROXY"

@@ -1,0 +1,35 @@
+# Sourced by the bench scripts (load.sh, soak.sh, idle_conns.sh): a scratch folder
+# removed on exit together with every process started (by PID), installing a missing
+# tool, and the nginx backend cognigate is put in front of.
+
+RUN=$(mktemp -d)
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$RUN"; }
+trap cleanup EXIT
+
+# need COMMAND PACKAGE: apt-get installs PACKAGE when COMMAND is missing.
+need() { command -v "$1" >/dev/null 2>&1 || { apt-get install -y -qq "$2" >/dev/null; }; }
+
+# start_backend PORT CONNECTIONS [CPU]: a one-worker nginx answering 200 "ok" on
+# 127.0.0.1:PORT, sized for CONNECTIONS connections, pinned to CPU when given.
+start_backend() {
+  local port=$1 files=$(($2 + 1000)) cpu=${3:-}
+  cat >"$RUN/nginx.conf" <<NGINX
+worker_processes 1;
+worker_rlimit_nofile $files;
+daemon off;
+pid $RUN/nginx.pid;
+error_log /dev/null;
+events { worker_connections $files; }
+http {
+  access_log off;
+  server { listen 127.0.0.1:$port; keepalive_requests 10000000; location / { return 200 "ok\n"; } }
+}
+NGINX
+  if [ -n "$cpu" ]; then
+    taskset -c "$cpu" nginx -c "$RUN/nginx.conf" -p "$RUN" &
+  else
+    nginx -c "$RUN/nginx.conf" -p "$RUN" &
+  fi
+  PIDS+=($!)
+}
