@@ -6,7 +6,7 @@
 //! `timestamp`, `level`, the fields in order (`message` among them), `target`, and
 //! `spans` (root first, each with its fields and `name`) when the event is in any.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::field::RecordFields;
@@ -142,33 +142,48 @@ impl Visit for Visitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.pair(field, |w| string(w, &format!("{value:?}")));
+        self.pair(field, |w| {
+            w.write_char('"')?;
+            write!(Escaped(w), "{value:?}")?;
+            w.write_char('"')
+        });
     }
 }
 
 /// `text` as a JSON string (RFC 8259 §7).
 fn string(w: &mut Writer<'_>, text: &str) -> fmt::Result {
     w.write_char('"')?;
-    let mut plain = 0;
-    for (i, c) in text.char_indices() {
-        let escaped = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if c < ' ' => "",
-            _ => continue,
-        };
-        w.write_str(&text[plain..i])?;
-        match escaped {
-            "" => write!(w, "\\u{:04x}", u32::from(c))?,
-            _ => w.write_str(escaped)?,
-        }
-        plain = i + c.len_utf8();
-    }
-    w.write_str(&text[plain..])?;
+    Escaped(w).write_str(text)?;
     w.write_char('"')
+}
+
+/// Writes what it is given with JSON's string escapes, so that `Debug` output can be
+/// escaped as it is formatted rather than collected first.
+struct Escaped<'a, 'w>(&'a mut Writer<'w>);
+
+impl fmt::Write for Escaped<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let w = &mut *self.0;
+        let mut plain = 0;
+        for (i, c) in text.char_indices() {
+            let escaped = match c {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                c if c < ' ' => "",
+                _ => continue,
+            };
+            w.write_str(&text[plain..i])?;
+            match escaped {
+                "" => write!(w, "\\u{:04x}", u32::from(c))?,
+                _ => w.write_str(escaped)?,
+            }
+            plain = i + c.len_utf8();
+        }
+        w.write_str(&text[plain..])
+    }
 }
 
 #[cfg(test)]
