@@ -55,13 +55,7 @@ client_ids = ["idleclient"]
 path = "/**"
 auth = "public"
 TOML
-RUST_LOG=warn "$BIN" run --config "$RUN/cognigate.toml" 2>"$RUN/proxy.log" &
-PROXY_PID=$!
-PIDS+=($PROXY_PID)
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$ADMIN/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_proxy "$ADMIN"
 
 python3 - "$PROXY" "$PROXY_PID" "$CONNECTIONS" "$CONCURRENCY" "$SETTLE" <<'PY'
 import asyncio, sys

@@ -33,3 +33,20 @@ NGINX
   fi
   PIDS+=($!)
 }
+
+# start_proxy ADMIN_PORT [CPU]: "$BIN" on "$RUN/cognigate.toml" (RUST_LOG default warn),
+# pinned to CPU when given, its log in "$RUN/proxy.log"; sets PROXY_PID once /readyz
+# answers 200, or shows the log and exits.
+start_proxy() {
+  local admin=$1 cpu=${2:-}
+  local pin=()
+  [ -n "$cpu" ] && pin=(taskset -c "$cpu")
+  RUST_LOG=${RUST_LOG:-warn} "${pin[@]}" "$BIN" run --config "$RUN/cognigate.toml" 2>"$RUN/proxy.log" &
+  PROXY_PID=$!
+  PIDS+=($PROXY_PID)
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$admin/readyz" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  echo "cognigate did not become ready" >&2; cat "$RUN/proxy.log" >&2; exit 1
+}

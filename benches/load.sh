@@ -84,17 +84,6 @@ groups_any = ["load-users"]
 TOML
 }
 
-start_proxy() {
-  RUST_LOG=${RUST_LOG:-warn} taskset -c "$PROXY_CPU" "$BIN" run --config "$RUN/cognigate.toml" 2>"$RUN/proxy.log" &
-  PROXY_PID=$!
-  PIDS+=($PROXY_PID)
-  for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$ADMIN/readyz" >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  echo "cognigate did not become ready" >&2; cat "$RUN/proxy.log" >&2; exit 1
-}
-
 stop_proxy() { kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; }
 
 ticks() { awk '{print $14 + $15}' "/proc/$PROXY_PID/stat"; }
@@ -136,9 +125,9 @@ echo "| workload | req/s | p50 ms | p99 ms | proxy CPU-µs/req | of it user | er
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for w in $WORKLOADS; do
   case $w in
-    public)  config 100000; start_proxy; run public 1 /public/x; stop_proxy ;;
-    same)    config 100000; start_proxy; run same 1 /api/x; stop_proxy ;;
-    rotate)  config 100000; start_proxy; run rotate "$TOKENS" /api/x; stop_proxy ;;
-    nocache) config 0; start_proxy; run nocache 1 /api/x; stop_proxy ;;
+    public)  config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run public 1 /public/x; stop_proxy ;;
+    same)    config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run same 1 /api/x; stop_proxy ;;
+    rotate)  config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run rotate "$TOKENS" /api/x; stop_proxy ;;
+    nocache) config 0; start_proxy "$ADMIN" "$PROXY_CPU"; run nocache 1 /api/x; stop_proxy ;;
   esac
 done

@@ -71,14 +71,7 @@ client_ids = ["$CLIENT"]
 path = "/**"
 groups_any = ["soak"]
 TOML
-RUST_LOG=warn "$BIN" run --config "$RUN/cognigate.toml" 2>"$RUN/proxy.log" &
-PROXY_PID=$!
-PIDS+=($PROXY_PID)
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$ADMIN/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fs "http://127.0.0.1:$ADMIN/readyz" >/dev/null || { cat "$RUN/proxy.log" >&2; exit 1; }
+start_proxy "$ADMIN"
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$PROXY_PID/status"; }
 drive() { # $1 = seconds; prints the SOAK lines of benches/soak.lua
