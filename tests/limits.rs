@@ -140,6 +140,24 @@ async fn idle_keep_alive_connections_are_closed_after_idle_timeout() {
     p.stop().await;
 }
 
+/// Waiting for the next request is bounded by idle_timeout, not by header_timeout:
+/// a load balancer in front keeps its pooled connections as long as it was told.
+#[tokio::test]
+async fn a_kept_alive_connection_outlives_header_timeout_until_idle_timeout() {
+    let (_up, p) = start("header_timeout = \"1s\"\nidle_timeout = \"3s\"").await;
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(GET).await.unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    s.write_all(GET).await.unwrap();
+    let second = read_response(&mut s).await;
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    let took = closed_within(&mut s, Duration::from_secs(6)).await;
+    let took = took.expect("an idle keep-alive connection was kept past idle_timeout");
+    assert!(took >= Duration::from_millis(2700), "{took:?}");
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn a_busy_connection_is_not_idle() {
     // A request slower than idle_timeout still completes, and the connection stays

@@ -10,11 +10,13 @@
 //! [`IdleService`], which counts requests in flight from the call (the head is
 //! complete) until the response body is dropped (fully sent or abandoned). A connection
 //! with no request in flight is closed (its reads fail with `TimedOut`) once it has been
-//! so for too long: `min(header_timeout, idle_timeout)` before its first request, and
-//! after it, `idle_timeout` on HTTP/2, the same shorter bound on HTTP/1.1 (where waiting
-//! for the next request is also waiting for its head). Bytes do not count as activity
-//! (pings and slowloris bytes would), except on an upgraded connection (a WebSocket
-//! tunnel), where traffic either way is the only sign of life.
+//! so for too long: `min(header_timeout, idle_timeout)` before its first request; after
+//! it, `idle_timeout` while nothing arrives, and on HTTP/1.1 `header_timeout` from the
+//! first byte of the next head (so a proxy or load balancer in front may keep its
+//! pooled connections as long as `idle_timeout`, and a slow head is still cut short).
+//! Bytes do not otherwise count as activity (pings and slowloris bytes would), except
+//! on an upgraded connection (a WebSocket tunnel), where traffic either way is the only
+//! sign of life.
 //!
 //! hyper's own HTTP/1.1 head timer is not used: it allocates and registers a timer on
 //! every request, where this one is armed once per connection and moved only earlier.
@@ -35,20 +37,25 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::Limits;
 
-/// The two deadlines of one connection.
+/// The deadlines of one connection.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Idle {
+    /// Before the first request.
     first: Duration,
+    /// Between requests, while nothing arrives.
     idle: Duration,
+    /// From the first byte of the next HTTP/1.1 head (HTTP/2 has none: its bytes may
+    /// be pings).
+    head: Option<Duration>,
 }
 
 impl Idle {
     /// Deadlines from `[limits]`, for an HTTP/2 connection when `h2` is set.
     pub(super) fn new(limits: &Limits, h2: bool) -> Idle {
-        let head = limits.header_timeout.min(limits.idle_timeout);
         Idle {
-            first: head,
-            idle: if h2 { limits.idle_timeout } else { head },
+            first: limits.header_timeout.min(limits.idle_timeout),
+            idle: limits.idle_timeout,
+            head: (!h2).then_some(limits.header_timeout),
         }
     }
 
@@ -64,6 +71,7 @@ impl Idle {
             activity: activity.clone(),
             timer: Box::pin(tokio::time::sleep(self.first)),
             limits: self,
+            head: None,
         };
         (
             TokioIo::new(io),
@@ -83,8 +91,8 @@ struct Activity {
     busy: AtomicUsize,
     /// When the connection last went idle, in ms since `epoch`.
     idle_since_ms: AtomicU64,
-    /// A request has started (the first-request deadline no longer applies).
-    served: AtomicBool,
+    /// Requests started so far; each idle period is known by the count before it.
+    requests: AtomicU64,
     /// Upgraded to a tunnel: bytes are activity from now on.
     tunnel: AtomicBool,
 }
@@ -95,7 +103,7 @@ impl Activity {
             epoch: Instant::now(),
             busy: AtomicUsize::new(0),
             idle_since_ms: AtomicU64::new(0),
-            served: AtomicBool::new(false),
+            requests: AtomicU64::new(0),
             tunnel: AtomicBool::new(false),
         }
     }
@@ -110,7 +118,7 @@ impl Activity {
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
-        self.served.store(true, Ordering::Release);
+        self.requests.fetch_add(1, Ordering::AcqRel);
         self.busy.fetch_add(1, Ordering::AcqRel);
         InFlight(self.clone())
     }
@@ -135,6 +143,8 @@ pub(super) struct IdleIo<T> {
     activity: Arc<Activity>,
     timer: Pin<Box<Sleep>>,
     limits: Idle,
+    /// When the next head's first byte arrived, and the request count it follows.
+    head: Option<(u64, Instant)>,
 }
 
 impl<T> IdleIo<T> {
@@ -144,17 +154,12 @@ impl<T> IdleIo<T> {
     /// per request.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         let a = &self.activity;
-        let limit = if a.served.load(Ordering::Acquire) {
-            self.limits.idle
-        } else {
-            self.limits.first
-        };
         let fired = self.timer.is_elapsed();
         let target = if a.busy.load(Ordering::Acquire) > 0 {
             // Busy connections are never idle: look again later.
-            fired.then(|| Instant::now() + limit / 2)
+            fired.then(|| Instant::now() + self.limits.idle / 2)
         } else {
-            let target = a.idle_since() + limit;
+            let target = self.deadline();
             if fired && Instant::now() >= target {
                 return true;
             }
@@ -168,7 +173,35 @@ impl<T> IdleIo<T> {
         false
     }
 
-    fn on_bytes(&self, n: usize) {
+    /// When a connection with no request in flight is closed.
+    fn deadline(&self) -> Instant {
+        let a = &self.activity;
+        let requests = a.requests.load(Ordering::Acquire);
+        match (self.head, self.limits.head) {
+            _ if requests == 0 => a.epoch + self.limits.first,
+            (Some((after, at)), Some(limit)) if after == requests => at + limit,
+            _ => a.idle_since() + self.limits.idle,
+        }
+    }
+
+    fn on_read(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let a = &self.activity;
+        if a.tunnel.load(Ordering::Relaxed) {
+            a.touch();
+        } else if self.limits.head.is_some() && a.busy.load(Ordering::Acquire) == 0 {
+            // Bytes with no request in flight start the next head (its deadline is
+            // seen on the read that next finds nothing).
+            let requests = a.requests.load(Ordering::Acquire);
+            if requests > 0 && self.head.is_none_or(|(after, _)| after != requests) {
+                self.head = Some((requests, Instant::now()));
+            }
+        }
+    }
+
+    fn on_write(&self, n: usize) {
         if n > 0 && self.activity.tunnel.load(Ordering::Relaxed) {
             self.activity.touch();
         }
@@ -189,7 +222,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
                 "connection idle timeout",
             ))),
             Poll::Ready(Ok(())) => {
-                this.on_bytes(buf.filled().len() - before);
+                this.on_read(buf.filled().len() - before);
                 Poll::Ready(Ok(()))
             }
             other => other,
@@ -206,7 +239,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = written {
-            this.on_bytes(n);
+            this.on_write(n);
         }
         written
     }
@@ -219,7 +252,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = written {
-            this.on_bytes(n);
+            this.on_write(n);
         }
         written
     }
