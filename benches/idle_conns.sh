@@ -86,7 +86,8 @@ async def main():
     await asyncio.sleep(2)
     print(f"| the same, after one request each ({conc:,} at a time; {failed} not 200) | {rss()} |")
     await asyncio.sleep(settle)
-    print(f"| the same, {settle} s later | {rss()} |")
+    closed = sum(r.at_eof() for r, _ in conns)
+    print(f"| the same, {settle} s later ({closed} closed by the proxy) | {rss()} |")
     for _, w in conns:
         w.close()
 
