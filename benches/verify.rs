@@ -32,6 +32,7 @@ fn issuer() -> Issuer {
         client_ids: vec!["benchclient".into()],
         token_use: vec![TokenUse::Access],
         algorithms: vec![Algorithm::RS256],
+        cognito: true,
     }
 }
 

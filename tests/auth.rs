@@ -505,3 +505,52 @@ async fn claim_headers_map_custom_claims() {
     assert_eq!(get_with(&s, "/api/x", &t).await.status, 200);
     assert_eq!(s.up.last().header("x-tenant-id"), ["t-42"]);
 }
+
+/// A non-Cognito OIDC issuer: its tokens carry no `token_use`, and `aud` may be an
+/// array. The kind is derived (an id token here) and the client found in `aud`; the
+/// same token without an accepted audience is refused.
+#[tokio::test]
+async fn oidc_issuer_tokens_without_token_use_are_accepted() {
+    const OIDC: &str = "https://login.example.com";
+    let key = tokens::key();
+    let jwks = jwks_server::start(&key.jwks_json).await;
+    let up = echo::start().await;
+    let config = format!(
+        r#"
+[upstream]
+url = "{}"
+
+[[issuers]]
+name = "corp"
+issuer = "{OIDC}"
+jwks_uri = "{}"
+client_ids = ["spa-client"]
+token_use = ["access", "id"]
+
+[[routes]]
+path = "/**"
+"#,
+        up.url(),
+        jwks.uri()
+    );
+    let proxy = proxy::start(&config).await;
+    http::wait_ready(proxy.admin).await;
+    let header = format!(r#"{{"alg":"RS256","kid":"{}","typ":"JWT"}}"#, key.kid);
+    let token_for = |aud: &str| {
+        let exp = tokens::now() + 600;
+        let payload = format!(r#"{{"sub":"u-7","iss":"{OIDC}","aud":{aud},"exp":{exp}}}"#);
+        tokens::raw(&key, &header, &payload)
+    };
+    let good = token_for(r#"["https://api.example.com","spa-client"]"#);
+    let r = http::get(&proxy.url("/x"), &[("authorization", &bearer(&good))]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seen = up.last();
+    assert_eq!(seen.header("x-auth-sub"), ["u-7"]);
+    assert_eq!(seen.header("x-auth-token-use"), ["id"]);
+    assert_eq!(seen.header("x-auth-issuer"), ["corp"]);
+    assert_eq!(seen.header("x-auth-client-id"), ["spa-client"]);
+    let other = token_for(r#""another-client""#);
+    let r = http::get(&proxy.url("/x"), &[("authorization", &bearer(&other))]).await;
+    assert_invalid_token(&r, &other);
+    proxy.stop().await;
+}

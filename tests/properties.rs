@@ -200,6 +200,7 @@ fn token_fixture() -> &'static TokenFixture {
             client_ids: vec![CLIENT.into()],
             token_use: vec![TokenUse::Access, TokenUse::Id],
             algorithms: vec![Algorithm::RS256],
+            cognito: true,
         };
         let settings = TokenSettings {
             leeway: Duration::from_secs(60),

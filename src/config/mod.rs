@@ -100,6 +100,9 @@ pub struct Issuer {
     pub token_use: Vec<TokenUse>,
     /// Never `none` or HS*: validation refuses them.
     pub algorithms: Vec<Algorithm>,
+    /// A Cognito user pool (`user_pool_id` set, or a Cognito issuer URL): its tokens
+    /// must carry `token_use`. Other OIDC issuers' tokens may omit it.
+    pub cognito: bool,
 }
 
 /// `[jwks]`

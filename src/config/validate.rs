@@ -395,6 +395,7 @@ impl Checker {
                 "empty: tokens of any app client are accepted",
             );
         }
+        let cognito = raw.user_pool_id.is_some() || is_cognito_url(&issuer);
         Issuer {
             name,
             issuer,
@@ -402,6 +403,7 @@ impl Checker {
             client_ids: raw.client_ids.clone(),
             token_use: self.token_uses(&format!("{at}.token_use"), raw.token_use.as_deref(), true),
             algorithms: self.algorithms(at, raw.algorithms.as_deref()),
+            cognito,
         }
     }
 
@@ -648,4 +650,13 @@ impl Checker {
 /// RFC 9110 §5.6.2 `tchar`.
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+/// `https://cognito-idp.{region}.amazonaws.com/{pool}`, in either issuer format.
+fn is_cognito_url(issuer: &str) -> bool {
+    let host = issuer
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("");
+    (host.starts_with("cognito-idp.") || host.starts_with("issuer-cognito-idp."))
+        && host.ends_with(".amazonaws.com")
 }

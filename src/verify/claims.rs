@@ -1,7 +1,13 @@
-//! Cognito claims, read into types. Unknown claims are ignored, but every claim we act on
-//! has exactly one accepted shape: serde's derive refuses a repeated key (so a second
-//! `cognito:groups` cannot win), `cognito:groups` must be an array of strings, and the
+//! Cognito (and other OIDC) claims, read into types. Unknown claims are ignored, but
+//! every claim we act on has exactly one accepted shape: serde's derive refuses a
+//! repeated key (so a second `cognito:groups` cannot win), `cognito:groups` must be an
+//! array of strings, `aud` a string or an array of strings (RFC 7519 §4.1.3), and the
 //! time claims must be JSON numbers (a string `nbf` is invalid, never "absent").
+//!
+//! Cognito names the kind of token in `token_use`; other OIDC providers do not, so a
+//! token without it is an access token when it names a `client_id` or a `scope`
+//! (RFC 9068 §2.2), else an id token. Whether an issuer may omit it is the verifier's
+//! call (a Cognito user pool never does).
 
 use std::fmt;
 
@@ -49,9 +55,12 @@ pub struct Claims {
     pub sub: String,
     /// Issuer URL.
     pub iss: String,
-    /// "access" or "id"; anything else is invalid.
-    #[serde(deserialize_with = "token_use")]
+    /// The kind of token: `token_use` as sent, or derived when absent.
+    #[serde(skip, default = "access")]
     pub token_use: TokenUse,
+    /// `token_use` as sent: "access" or "id"; anything else is invalid.
+    #[serde(rename = "token_use", default, deserialize_with = "some_token_use")]
+    pub declared_use: Option<TokenUse>,
     /// Expiry (required).
     pub exp: NumericDate,
     /// Not before.
@@ -65,8 +74,12 @@ pub struct Claims {
     pub auth_time: Option<NumericDate>,
     /// App client (access tokens).
     pub client_id: Option<String>,
-    /// App client (id tokens; Cognito sends a single string).
-    pub aud: Option<String>,
+    /// Audience: the app client of id tokens (Cognito sends one string; OIDC allows
+    /// an array).
+    #[serde(default, deserialize_with = "audience")]
+    pub aud: Vec<String>,
+    /// Authorized party: the client an OIDC token was issued to.
+    pub azp: Option<String>,
     /// User name (access tokens).
     pub username: Option<String>,
     /// User name (id tokens).
@@ -84,6 +97,9 @@ pub struct Claims {
     /// The token's payload segment as received.
     #[serde(skip)]
     payload_b64: Box<str>,
+    /// The app client the token was accepted for (see [`Claims::accept_client`]).
+    #[serde(skip)]
+    client: Option<String>,
 }
 
 impl Claims {
@@ -92,6 +108,13 @@ impl Claims {
         serde_json::from_slice::<UniqueKeys>(payload)?;
         let mut claims: Claims = serde_json::from_slice(payload)?;
         claims.payload_b64 = payload_b64.into();
+        claims.token_use = claims.declared_use.unwrap_or(
+            if claims.client_id.is_some() || claims.scope.is_some() {
+                TokenUse::Access
+            } else {
+                TokenUse::Id
+            },
+        );
         Ok(claims)
     }
 
@@ -103,12 +126,40 @@ impl Claims {
         }
     }
 
-    /// The app client: `client_id` of access tokens, `aud` of id tokens.
+    /// The app client the token was accepted for (`X-Auth-Client-Id`).
     pub fn client(&self) -> Option<&str> {
-        match self.token_use {
-            TokenUse::Access => self.client_id.as_deref(),
-            TokenUse::Id => self.aud.as_deref(),
-        }
+        self.client.as_deref()
+    }
+
+    /// Whether the token names one of `client_ids` (any client when empty) as its
+    /// client: `client_id` of a Cognito access token, `aud` of a Cognito id token, and
+    /// for a token without `token_use`, any of `client_id`, `azp` and `aud` (one of
+    /// several `aud` values will do). Records the client found for [`Claims::client`].
+    pub fn accept_client(&mut self, client_ids: &[String]) -> bool {
+        let found = self
+            .clients()
+            .find(|c| client_ids.is_empty() || client_ids.iter().any(|id| id == c))
+            .map(str::to_owned);
+        let accepted = found.is_some() || client_ids.is_empty();
+        self.client = found;
+        accepted
+    }
+
+    /// The client claims [`Claims::accept_client`] looks at, in order.
+    pub fn clients(&self) -> impl Iterator<Item = &str> {
+        let (client_id, azp, aud) = match self.declared_use {
+            Some(TokenUse::Access) => (self.client_id.as_deref(), None, &[][..]),
+            Some(TokenUse::Id) => (None, None, &self.aud[..]),
+            None => (
+                self.client_id.as_deref(),
+                self.azp.as_deref(),
+                &self.aud[..],
+            ),
+        };
+        client_id
+            .into_iter()
+            .chain(azp)
+            .chain(aud.iter().map(String::as_str))
     }
 
     /// The `X-Auth-Claims` value: the verified payload, base64url without padding, exactly
@@ -182,12 +233,33 @@ impl<'de> Visitor<'de> for UniqueKeysVisitor {
     }
 }
 
-fn token_use<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TokenUse, D::Error> {
+fn access() -> TokenUse {
+    TokenUse::Access
+}
+
+/// Present means "access" or "id": `null` and anything else are refused.
+fn some_token_use<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<TokenUse>, D::Error> {
     match <&str>::deserialize(deserializer)? {
-        "access" => Ok(TokenUse::Access),
-        "id" => Ok(TokenUse::Id),
+        "access" => Ok(Some(TokenUse::Access)),
+        "id" => Ok(Some(TokenUse::Id)),
         _ => Err(de::Error::custom("token_use must be access or id")),
     }
+}
+
+/// One audience string, or an array of them (RFC 7519 §4.1.3).
+fn audience<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Audience {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Audience::deserialize(deserializer)? {
+        Audience::One(aud) => vec![aud],
+        Audience::Many(auds) => auds,
+    })
 }
 
 /// Present means a number: `null`, strings and booleans are refused, not read as absent.
@@ -240,7 +312,10 @@ mod tests {
             r#","nbf":null"#,
             r#","iat":true"#,
             r#","auth_time":"1""#,
-            r#","aud":["c"]"#,
+            r#","aud":["c",1]"#,
+            r#","aud":null"#,
+            r#","azp":["c"]"#,
+            r#","token_use":null"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
@@ -260,7 +335,23 @@ mod tests {
         assert!(Claims::parse(json.as_bytes(), "").is_err());
         let id =
             r#"{"sub":"u","iss":"i","token_use":"id","exp":1,"aud":"c","cognito:username":"n"}"#;
-        let c = Claims::parse(id.as_bytes(), "").unwrap();
+        let mut c = Claims::parse(id.as_bytes(), "").unwrap();
+        assert!(c.accept_client(&["c".into()]));
         assert_eq!((c.client(), c.username()), (Some("c"), Some("n")));
+        assert!(!c.accept_client(&["d".into()]));
+        assert_eq!(c.client(), None);
+    }
+
+    #[test]
+    fn without_token_use_the_kind_is_derived_from_client_id_or_scope() {
+        let kind = |extra: &str| {
+            let json = format!(r#"{{"sub":"u","iss":"i","exp":1{extra}}}"#);
+            let c = Claims::parse(json.as_bytes(), "").unwrap();
+            assert_eq!(c.declared_use, None);
+            c.token_use
+        };
+        assert_eq!(kind(r#","client_id":"c""#), TokenUse::Access);
+        assert_eq!(kind(r#","scope":"read""#), TokenUse::Access);
+        assert_eq!(kind(r#","aud":["c"],"azp":"c""#), TokenUse::Id);
     }
 }

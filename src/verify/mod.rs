@@ -16,7 +16,8 @@
 //!
 //! Order of checks (each failure its own [`AuthError`]): size, three segments, header and
 //! algorithm screen, payload `iss` -> issuer, issuer's key set, kid, key algorithm,
-//! signature, typed claims, `exp`/`nbf`/`iat` with leeway, `token_use`, client.
+//! signature, typed claims, `exp`/`nbf`/`iat` with leeway, `token_use` (required of a
+//! Cognito user pool's tokens), client.
 
 mod cache;
 mod claims;
@@ -129,10 +130,10 @@ impl Verifier {
             .ok_or(AuthError::UnknownKid { issuer_idx })?;
         self.check_algorithm(issuer_idx, header.alg, key)?;
         check_signature(&segments, key)?;
-        let claims = Claims::parse(&payload, segments.payload).map_err(|_| {
+        let mut claims = Claims::parse(&payload, segments.payload).map_err(|_| {
             AuthError::Malformed("claims do not have the expected types or repeat a key")
         })?;
-        self.check_claims(issuer_idx, &claims, now)?;
+        self.check_claims(issuer_idx, &mut claims, now)?;
         Ok((
             Verified {
                 issuer_idx,
@@ -163,12 +164,15 @@ impl Verifier {
         Ok(())
     }
 
-    fn check_claims(&self, idx: usize, claims: &Claims, now: f64) -> Result<(), AuthError> {
+    fn check_claims(&self, idx: usize, claims: &mut Claims, now: f64) -> Result<(), AuthError> {
         let issuer = &self.issuers[idx];
         if claims.iss != issuer.issuer {
             return Err(AuthError::WrongIssuer); // unreachable: same bytes as the lookup
         }
         check_times(claims, now, self.leeway)?;
+        if issuer.cognito && claims.declared_use.is_none() {
+            return Err(AuthError::Malformed("token_use is missing"));
+        }
         if !issuer.token_use.contains(&claims.token_use) {
             return Err(AuthError::WrongTokenUse(claims.token_use));
         }
@@ -191,13 +195,11 @@ fn check_times(claims: &Claims, now: f64, leeway: f64) -> Result<(), AuthError> 
 }
 
 /// Access tokens name their client in `client_id`, id tokens in `aud`.
-fn check_client(issuer: &Issuer, claims: &Claims) -> Result<(), AuthError> {
-    if issuer.client_ids.is_empty() {
-        return Ok(());
-    }
-    match claims.client() {
-        Some(client) if issuer.client_ids.iter().any(|id| id == client) => Ok(()),
-        _ => Err(AuthError::WrongClient),
+fn check_client(issuer: &Issuer, claims: &mut Claims) -> Result<(), AuthError> {
+    if claims.accept_client(&issuer.client_ids) {
+        Ok(())
+    } else {
+        Err(AuthError::WrongClient)
     }
 }
 

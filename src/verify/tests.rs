@@ -412,3 +412,94 @@ fn refusals_never_echo_the_token() {
         "{msg}"
     );
 }
+
+// ---------------------------------------------------------------- other OIDC issuers
+
+const OIDC_ISS: &str = "https://login.example.com";
+
+/// An OIDC issuer (not a Cognito pool) sharing the test key set, and a token of it:
+/// the access token's claims minus `token_use`, edited by `edit`.
+fn oidc(edit: impl FnOnce(&mut Map<String, Value>)) -> Result<Verified, AuthError> {
+    let mut issuer = testkit::issuer();
+    issuer.issuer = OIDC_ISS.into();
+    issuer.cognito = false;
+    let token = signed_with(|c| {
+        c.remove("token_use");
+        c.remove("client_id");
+        c.remove("scope");
+        c.insert("iss".into(), json!(OIDC_ISS));
+        edit(c);
+    });
+    testkit::verifier_for(&[issuer], 0).verify(&token, &testkit::store(), NOW)
+}
+
+#[test]
+fn oidc_id_token_without_token_use_is_accepted_with_aud_string_or_array() {
+    for aud in [json!(CLIENT), json!(["other-api", CLIENT])] {
+        let v = oidc(|c| _ = c.insert("aud".into(), aud.clone())).unwrap();
+        assert_eq!(v.claims.token_use, TokenUse::Id, "{aud}");
+        assert_eq!(v.claims.declared_use, None);
+    }
+    let v = oidc(|c| _ = c.insert("aud".into(), json!([CLIENT, "other-api"]))).unwrap();
+    assert_eq!(v.claims.client(), Some(CLIENT));
+}
+
+#[test]
+fn oidc_access_token_is_known_by_client_id_or_scope_and_checked_by_client_azp_or_aud() {
+    let v = oidc(|c| _ = c.insert("client_id".into(), json!(CLIENT))).unwrap();
+    assert_eq!(v.claims.token_use, TokenUse::Access);
+    // An API audience plus the client as authorized party (Auth0, Keycloak).
+    let v = oidc(|c| {
+        c.insert("aud".into(), json!("https://api.example.com"));
+        c.insert("azp".into(), json!(CLIENT));
+        c.insert("scope".into(), json!("read"));
+    })
+    .unwrap();
+    assert_eq!(v.claims.token_use, TokenUse::Access);
+    assert_eq!(v.claims.client(), Some(CLIENT));
+}
+
+#[test]
+fn oidc_token_naming_no_accepted_client_is_refused() {
+    let wrong = oidc(|c| {
+        c.insert("aud".into(), json!(["api", "other-client"]));
+        c.insert("azp".into(), json!("other-client"));
+    });
+    assert_eq!(wrong.unwrap_err(), AuthError::WrongClient);
+    assert_eq!(oidc(|_| ()).unwrap_err(), AuthError::WrongClient);
+    let bad_aud = oidc(|c| _ = c.insert("aud".into(), json!([CLIENT, 7])));
+    assert!(matches!(bad_aud.unwrap_err(), AuthError::Malformed(_)));
+}
+
+#[test]
+fn cognito_token_without_token_use_is_refused() {
+    let token = signed_with(|c| _ = c.remove("token_use"));
+    assert_eq!(
+        check(&token).unwrap_err(),
+        AuthError::Malformed("token_use is missing")
+    );
+}
+
+#[test]
+fn cognito_id_token_is_checked_by_aud_only_and_access_token_by_client_id_only() {
+    // Cognito semantics stay exact: an access token's aud or an id token's client_id
+    // does not stand in for the claim that kind of token names its client in.
+    let access_with_aud = signed_with(|c| {
+        c.insert("client_id".into(), json!("other-client"));
+        c.insert("aud".into(), json!(CLIENT));
+    });
+    assert_eq!(check(&access_with_aud).unwrap_err(), AuthError::WrongClient);
+    let mut claims = claims_of(&testkit::spec(TokenUse::Id));
+    claims.insert("aud".into(), json!("other-client"));
+    claims.insert("client_id".into(), json!(CLIENT));
+    let id_with_client_id = mint_raw(
+        key(),
+        &header_json(key()),
+        &Value::Object(claims).to_string(),
+    )
+    .unwrap();
+    assert_eq!(
+        check(&id_with_client_id).unwrap_err(),
+        AuthError::WrongClient
+    );
+}

@@ -97,11 +97,11 @@ impl Checker<'_> {
         if let (Some(idx), Some((alg, kid))) = (issuer, &header) {
             self.key(idx, *alg, kid, token, segments[2]);
         }
-        let claims = self.claims(&payload, segments[1])?;
+        let mut claims = self.claims(&payload, segments[1])?;
         self.times(&claims);
         let idx = issuer?;
         self.token_use(idx, &claims);
-        self.client(idx, &claims);
+        self.client(idx, &mut claims);
         Some((idx, claims))
     }
 
@@ -297,33 +297,38 @@ impl Checker<'_> {
     fn token_use(&mut self, idx: usize, claims: &Claims) {
         let issuer = &self.inputs.issuers[idx];
         let accepted: Vec<&str> = issuer.token_use.iter().map(|t| t.as_str()).collect();
+        let derived = if claims.declared_use.is_none() {
+            " (no token_use claim: derived)"
+        } else {
+            ""
+        };
         let what = format!(
-            "token_use: {} (issuer {:?} accepts {accepted:?})",
+            "token_use: {}{derived} (issuer {:?} accepts {accepted:?})",
             claims.token_use.as_str(),
             issuer.name
         );
-        if issuer.token_use.contains(&claims.token_use) {
+        if issuer.cognito && claims.declared_use.is_none() {
+            self.fail(what, AuthError::Malformed("token_use is missing"));
+        } else if issuer.token_use.contains(&claims.token_use) {
             self.ok(what);
         } else {
             self.fail(what, AuthError::WrongTokenUse(claims.token_use));
         }
     }
 
-    fn client(&mut self, idx: usize, claims: &Claims) {
+    fn client(&mut self, idx: usize, claims: &mut Claims) {
         let issuer = &self.inputs.issuers[idx];
-        let field = match claims.token_use {
-            crate::config::TokenUse::Access => "client_id",
-            crate::config::TokenUse::Id => "aud",
+        let field = match claims.declared_use {
+            Some(crate::config::TokenUse::Access) => "client_id",
+            Some(crate::config::TokenUse::Id) => "aud",
+            None => "client_id / azp / aud",
         };
+        let accepted = claims.accept_client(&issuer.client_ids);
         let what = format!(
             "client: {field} {:?} (issuer accepts {:?})",
-            claims.client().unwrap_or(""),
+            (claims.client()).or(claims.clients().next()).unwrap_or(""),
             issuer.client_ids
         );
-        let accepted = issuer.client_ids.is_empty()
-            || claims
-                .client()
-                .is_some_and(|c| issuer.client_ids.iter().any(|id| id == c));
         if accepted {
             self.ok(what);
         } else {
