@@ -128,6 +128,26 @@ async fn spoofed_identity_headers_are_removed_in_every_spelling() {
     p.stop().await;
 }
 
+/// RFC 9112 §3.2: no Host on HTTP/1.1, or two Host lines (the route's host rule and
+/// the upstream could read different ones), is a 400; HTTP/1.0 may omit it.
+#[tokio::test]
+async fn missing_or_repeated_host_is_400() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url())).await;
+    for raw in [
+        "GET /public/x HTTP/1.1\r\n\r\n",
+        "GET /public/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    ] {
+        let reply = http::raw(p.addr, raw.as_bytes()).await;
+        assert_eq!(http::status_of(&reply), Some(400), "{raw:?}: {reply}");
+        assert!(reply.contains("bad_request"), "{reply}");
+    }
+    assert!(up.requests().is_empty());
+    let reply = http::raw(p.addr, b"GET /public/x HTTP/1.0\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.0 200"), "{reply}");
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn connection_header_naming_identity_is_400() {
     let up = echo::start().await;

@@ -263,6 +263,7 @@ impl Gate {
         snap: &'s Snapshot,
         parts: &Parts,
     ) -> Result<Admitted<'s>, auth::Refused<'s>> {
+        headers::check_host(parts.version, &parts.headers).map_err(|r| (None, r))?;
         let host = host_of(parts);
         let host = host.as_ref().and_then(|h| h.to_str().ok());
         let target = Target {

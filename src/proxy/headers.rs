@@ -3,7 +3,7 @@
 
 use super::error::Refusal;
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Version};
 use std::net::SocketAddr;
 
 /// `X-Request-Id`: kept when the client sent a sane one, generated otherwise.
@@ -42,6 +42,18 @@ pub fn check_framing(headers: &HeaderMap) -> Result<(), Refusal> {
         return Err(Refusal::BadRequest("more than one Content-Length".into()));
     }
     Ok(())
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request carries exactly one `Host`, any request at most
+/// one (two would let the route's host rule and the upstream read different hosts).
+pub fn check_host(version: Version, headers: &HeaderMap) -> Result<(), Refusal> {
+    match headers.get_all(HOST).iter().count() {
+        0 if version == Version::HTTP_11 => Err(Refusal::BadRequest(
+            "an HTTP/1.1 request must have a Host header".into(),
+        )),
+        0 | 1 => Ok(()),
+        _ => Err(Refusal::BadRequest("more than one Host header".into())),
+    }
 }
 
 /// Removes hop-by-hop headers and every header the `Connection` header names. Most
