@@ -85,6 +85,22 @@ async fn public_route_forwards_with_forwarded_headers_and_request_id() {
     p.stop().await;
 }
 
+/// Several X-Forwarded-For lines are one list: all of it is kept, in order.
+#[tokio::test]
+async fn repeated_x_forwarded_for_lines_are_joined_then_appended() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "")).await;
+    let raw = "GET /public/x HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 1.1.1.1\r\n\
+               X-Forwarded-For: 2.2.2.2, 3.3.3.3\r\nConnection: close\r\n\r\n";
+    let reply = http::raw(p.addr, raw.as_bytes()).await;
+    assert_eq!(http::status_of(&reply), Some(200), "{reply}");
+    assert_eq!(
+        up.last().header("x-forwarded-for"),
+        ["1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1"]
+    );
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn client_request_id_is_kept() {
     let up = echo::start().await;

@@ -4,6 +4,7 @@
 use super::error::Refusal;
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Version};
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 /// `X-Request-Id`: kept when the client sent a sane one, generated otherwise.
@@ -137,17 +138,26 @@ pub fn set_forwarded(
     host: Option<HeaderValue>,
     request_id: &HeaderValue,
 ) {
-    let prior = headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok());
-    let xff = match prior {
-        Some(prior) if !prior.trim().is_empty() => {
-            let ip = client.addr.ip();
-            HeaderValue::from_str(&format!("{prior}, {ip}")).ok()
-        }
-        _ => Some(client.ip.clone()),
-    };
-    if let Some(value) = xff {
-        headers.insert(X_FORWARDED_FOR, value);
+    // Several X-Forwarded-For lines are one list (RFC 9110 §5.3), in order.
+    let mut list = String::new();
+    for prior in headers.get_all(X_FORWARDED_FOR) {
+        let Some(prior) = prior.to_str().ok().map(str::trim).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        list.push_str(prior);
+        list.push_str(", ");
     }
+    let xff = match list.is_empty() {
+        true => Some(client.ip.clone()),
+        false => {
+            write!(list, "{}", client.addr.ip()).ok();
+            HeaderValue::from_str(&list).ok()
+        }
+    };
+    match xff {
+        Some(value) => headers.insert(X_FORWARDED_FOR, value),
+        None => headers.remove(X_FORWARDED_FOR),
+    };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     headers.remove(HOST);
     match host {
