@@ -220,6 +220,35 @@ fn header<'a>(answer: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Past max_connections a TLS listener closes the connection: the plaintext 503 it
+/// sends on a plain listener would reach a TLS client as a garbled handshake.
+#[tokio::test]
+async fn over_capacity_tls_connections_are_closed_without_plaintext() {
+    let ca = TestCa::new("test CA");
+    let up = echo::start().await;
+    let certs = tempfile::tempdir().unwrap();
+    let leaf = ca.leaf("first");
+    std::fs::write(certs.path().join("tls.crt"), &leaf.cert_pem).unwrap();
+    std::fs::write(certs.path().join("tls.key"), &leaf.key_pem).unwrap();
+    let body = format!(
+        "[upstream]\nurl = \"{}\"\n[limits]\nmax_connections = 1\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n{}",
+        up.url(),
+        certs.path().join("tls.crt").display(),
+        certs.path().join("tls.key").display(),
+        public_routes()
+    );
+    let p = proxy::start_watched(&body).await;
+    let held = live::tls_connect(p.addr, &ca, &["http/1.1"]).await;
+    let mut refused = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut refused, &mut got);
+    let closed = tokio::time::timeout(Duration::from_secs(5), read).await;
+    assert!(closed.is_ok(), "the refused connection was not closed");
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    drop(held);
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn tls_over_h1_and_h2_by_alpn_forwards_proto_https() {
     let ca = TestCa::new("test CA");

@@ -115,7 +115,7 @@ pub async fn accept_loop(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tokio::spawn(refuse_over_capacity(stream));
+            tokio::spawn(refuse_over_capacity(stream, tls.is_none()));
             continue;
         };
         let current = gate.limits();
@@ -235,10 +235,15 @@ impl Conn {
     }
 }
 
-async fn refuse_over_capacity(mut stream: TcpStream) {
+/// Answers 503 on a plaintext listener. A TLS client would read those bytes as a
+/// broken handshake, and completing handshakes is the work an overloaded proxy must
+/// not take on, so TLS connections are only closed.
+async fn refuse_over_capacity(mut stream: TcpStream, plaintext: bool) {
     tracing::warn!("max_connections reached: refusing a connection");
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = stream.write_all(OVER_CAPACITY).await;
+        if plaintext {
+            let _ = stream.write_all(OVER_CAPACITY).await;
+        }
         let _ = stream.shutdown().await;
     })
     .await;
