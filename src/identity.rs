@@ -136,8 +136,9 @@ impl IdentityHeaders {
         }
     }
 
-    /// Sets the verified identity. Call after [`strip`](Self::strip). A claim value that
-    /// cannot be a header value (a control character) leaves its header unset.
+    /// Sets the verified identity. Call after [`strip`](Self::strip). Verification has
+    /// refused tokens whose standard identity claims cannot be header values; a
+    /// `claim_headers` claim that cannot (a control character) leaves its header unset.
     pub fn set(&self, headers: &mut HeaderMap, claims: &Claims, issuer_name: &str) {
         let n = &self.names;
         put(headers, &n.sub, Some(claims.sub.as_str()));

@@ -554,3 +554,23 @@ path = "/**"
     assert_invalid_token(&r, &other);
     proxy.stop().await;
 }
+
+/// A signed token whose identity claims cannot be forwarded as they are is refused, not
+/// forwarded with a header missing (CR LF in `sub`) or misread (a comma in a group).
+#[tokio::test]
+async fn claims_the_identity_headers_cannot_carry_are_401() {
+    let s = setup("").await;
+    let header = format!(r#"{{"alg":"RS256","kid":"{}"}}"#, s.key.kid);
+    let exp = tokens::now() + 600;
+    for claims in [
+        r#""sub":"u\r\nX-Auth-Groups: admin""#,
+        r#""sub":"u","cognito:groups":["x,admin"]"#,
+    ] {
+        let payload = format!(
+            r#"{{{claims},"iss":"{ISSUER}","token_use":"access","client_id":"{CLIENT}","exp":{exp}}}"#
+        );
+        let token = tokens::raw(&s.key, &header, &payload);
+        assert_invalid_token(&get_with(&s, "/api/x", &token).await, &token);
+    }
+    assert!(s.up.requests().is_empty());
+}

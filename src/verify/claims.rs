@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TokenUse;
 
+/// Why a token whose claims [`Claims::parse`] refused is invalid.
+pub const UNREADABLE_CLAIMS: &str =
+    "claims do not have the expected types, repeat a key, or cannot be forwarded";
+
 /// A JSON numeric date (RFC 7519 §2): seconds since the epoch, integer or fractional.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
 pub struct NumericDate(pub f64);
@@ -108,6 +112,9 @@ impl Claims {
         serde_json::from_slice::<UniqueKeys>(payload)?;
         let mut claims: Claims = serde_json::from_slice(payload)?;
         claims.payload_b64 = payload_b64.into();
+        if let Some(why) = claims.unforwardable() {
+            return Err(de::Error::custom(why));
+        }
         claims.token_use = claims.declared_use.unwrap_or(
             if claims.client_id.is_some() || claims.scope.is_some() {
                 TokenUse::Access
@@ -116,6 +123,28 @@ impl Claims {
             },
         );
         Ok(claims)
+    }
+
+    /// Why a claim the identity headers carry could not be forwarded as it is: a control
+    /// character (no header value may hold one, and the header would go missing from a
+    /// verified request), or a comma in a group name (`X-Auth-Groups` would read it as
+    /// two groups).
+    fn unforwardable(&self) -> Option<&'static str> {
+        let texts = [&self.client_id, &self.azp, &self.username]
+            .into_iter()
+            .chain([&self.cognito_username, &self.email, &self.scope])
+            .flatten()
+            .chain(&self.aud)
+            .chain(&self.groups)
+            .chain([&self.sub]);
+        let control = |t: &String| t.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f);
+        if texts.into_iter().any(control) {
+            return Some("a claim sent in an identity header holds a control character");
+        }
+        if self.groups.iter().any(|g| g.contains(',')) {
+            return Some("a group name holds a comma (X-Auth-Groups is comma-separated)");
+        }
+        None
     }
 
     /// The user name: `username` of access tokens, `cognito:username` of id tokens.
@@ -340,6 +369,28 @@ mod tests {
         assert_eq!((c.client(), c.username()), (Some("c"), Some("n")));
         assert!(!c.accept_client(&["d".into()]));
         assert_eq!(c.client(), None);
+    }
+
+    #[test]
+    fn claims_the_identity_headers_cannot_carry_are_refused() {
+        let sub = r#"{"sub":"u\r\nX-Auth-Groups: admin","iss":"i","exp":1}"#;
+        assert!(Claims::parse(sub.as_bytes(), "").is_err());
+        for bad in [
+            r#","username":"a\u0000b""#,
+            r#","email":"e\u007f""#,
+            r#","aud":["c","d\ne"]"#,
+            r#","cognito:groups":["x,admin"]"#,
+        ] {
+            let err = parse(bad)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {bad}"));
+            let err = err.to_string();
+            assert!(
+                err.contains("identity header") || err.contains("comma"),
+                "{err}"
+            );
+        }
+        assert!(parse(r#","cognito:groups":["Équipe café"],"scope":"a\tb""#).is_ok());
     }
 
     #[test]

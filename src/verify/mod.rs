@@ -35,7 +35,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, errors::ErrorKind};
 
-pub use claims::{Claims, NumericDate};
+pub use claims::{Claims, NumericDate, UNREADABLE_CLAIMS};
 pub use error::AuthError;
 pub use token::MAX_TOKEN_BYTES;
 
@@ -130,9 +130,8 @@ impl Verifier {
             .ok_or(AuthError::UnknownKid { issuer_idx })?;
         self.check_algorithm(issuer_idx, header.alg, key)?;
         check_signature(&segments, key)?;
-        let mut claims = Claims::parse(&payload, segments.payload).map_err(|_| {
-            AuthError::Malformed("claims do not have the expected types or repeat a key")
-        })?;
+        let mut claims = Claims::parse(&payload, segments.payload)
+            .map_err(|_| AuthError::Malformed(UNREADABLE_CLAIMS))?;
         self.check_claims(issuer_idx, &mut claims, now)?;
         Ok((
             Verified {

@@ -6,7 +6,7 @@
 
 use crate::config::Issuer;
 use crate::jwks::{KeyStore, VerifyKey};
-use crate::verify::{AuthError, Claims, MAX_TOKEN_BYTES};
+use crate::verify::{AuthError, Claims, MAX_TOKEN_BYTES, UNREADABLE_CLAIMS};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
@@ -261,9 +261,10 @@ impl Checker<'_> {
                 Some(claims)
             }
             Err(e) => {
-                let error =
-                    AuthError::Malformed("claims do not have the expected types or repeat a key");
-                self.fail(format!("claims ({e})"), error);
+                self.fail(
+                    format!("claims ({e})"),
+                    AuthError::Malformed(UNREADABLE_CLAIMS),
+                );
                 None
             }
         }
