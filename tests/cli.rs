@@ -69,6 +69,12 @@ path = "admin"
 path = "/x/**"
 auth = "public"
 groups_any = ["admin"]
+
+[[routes]]
+path = "/y/**"
+methods = []
+groups_any = []
+scopes_all = []
 "#,
     );
     let out = cognigate(&["check", "--config", path.to_str().unwrap()]);
@@ -83,6 +89,9 @@ groups_any = ["admin"]
         "issuers[0].algorithms[1]:",
         "routes[0].path:",
         "routes[1].auth:",
+        "routes[2].methods:",
+        "routes[2].groups_any:",
+        "routes[2].scopes_all:",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }

@@ -116,16 +116,11 @@ pub struct RawRoute {
     pub methods: Option<Vec<String>>,
     pub host: Option<String>,
     pub auth: Option<String>,
-    #[serde(default)]
-    pub groups_any: Vec<String>,
-    #[serde(default)]
-    pub groups_all: Vec<String>,
-    #[serde(default)]
-    pub scopes_any: Vec<String>,
-    #[serde(default)]
-    pub scopes_all: Vec<String>,
-    #[serde(default)]
-    pub token_use: Vec<String>,
-    #[serde(default)]
-    pub issuers: Vec<String>,
+    // Rule lists: `None` when absent, so that one written empty can be refused.
+    pub groups_any: Option<Vec<String>>,
+    pub groups_all: Option<Vec<String>>,
+    pub scopes_any: Option<Vec<String>>,
+    pub scopes_all: Option<Vec<String>>,
+    pub token_use: Option<Vec<String>>,
+    pub issuers: Option<Vec<String>>,
 }

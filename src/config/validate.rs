@@ -542,17 +542,18 @@ impl Checker {
                 AuthMode::Required
             }
         };
+        let token_use = self.rule_list(at, "token_use", &raw.token_use);
         let route = RouteConfig {
             path,
             methods: self.methods(at, raw.methods.as_deref()),
             host: self.host(at, raw.host.as_deref()),
             auth,
-            groups_any: raw.groups_any.clone(),
-            groups_all: raw.groups_all.clone(),
-            scopes_any: raw.scopes_any.clone(),
-            scopes_all: raw.scopes_all.clone(),
-            token_use: self.token_uses(&format!("{at}.token_use"), Some(&raw.token_use), false),
-            issuers: raw.issuers.clone(),
+            groups_any: self.rule_list(at, "groups_any", &raw.groups_any),
+            groups_all: self.rule_list(at, "groups_all", &raw.groups_all),
+            scopes_any: self.rule_list(at, "scopes_any", &raw.scopes_any),
+            scopes_all: self.rule_list(at, "scopes_all", &raw.scopes_all),
+            token_use: self.token_uses(&format!("{at}.token_use"), Some(&token_use), false),
+            issuers: self.rule_list(at, "issuers", &raw.issuers),
         };
         self.route_rules(at, &route, issuers);
         route
@@ -581,8 +582,30 @@ impl Checker {
         }
     }
 
+    /// A rule list as written. Written empty it is an error: `groups_any = []` would
+    /// otherwise read as no rule at all (any token passes), surely not what was meant.
+    fn rule_list(&mut self, at: &str, key: &str, values: &Option<Vec<String>>) -> Vec<String> {
+        match values {
+            Some(v) if v.is_empty() => {
+                self.error(
+                    format!("{at}.{key}"),
+                    "empty: name at least one, or remove the key",
+                );
+                Vec::new()
+            }
+            Some(v) => v.clone(),
+            None => Vec::new(),
+        }
+    }
+
     fn methods(&mut self, at: &str, values: Option<&[String]>) -> Option<Vec<Method>> {
         let values = values?;
+        if values.is_empty() {
+            self.error(
+                format!("{at}.methods"),
+                "empty: the route would match no request; name a method, or remove the key",
+            );
+        }
         let mut out = Vec::with_capacity(values.len());
         for (i, v) in values.iter().enumerate() {
             match Method::from_bytes(v.to_ascii_uppercase().as_bytes()) {
