@@ -102,16 +102,36 @@ scopes_all = []
     );
 }
 
+/// Every unknown key is reported, each with its key path, along with the other
+/// problems (serde alone would stop at the first).
 #[test]
-fn check_refuses_unknown_keys() {
-    let (_dir, path) = proxy::write_config(&format!("{VALID}\n[limits]\nmax_conections = 5\n"));
+fn check_refuses_every_unknown_key() {
+    let (_dir, path) = proxy::write_config(&format!(
+        "bogus = 1\n{VALID}\ngrups_any = [\"a\"]\nauth = \"maybe\"\n[limits]\nmax_conections = 5\n"
+    ));
     let out = cognigate(&["check", "--config", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("max_conections"),
-        "{}",
-        text(&out.stderr)
-    );
+    let err = text(&out.stderr);
+    for expected in [
+        ": bogus: unknown key",
+        ": limits.max_conections: unknown key",
+        ": routes[1].grups_any: unknown key",
+        ": routes[1].auth: expected",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}
+
+/// A syntax error is one line naming the file and the position.
+#[test]
+fn check_reports_a_syntax_error_on_one_line() {
+    let (_dir, path) = proxy::write_config("[upstream]\nurl = \n");
+    let out = cognigate(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.starts_with(&path.display().to_string()), "{err}");
+    assert!(err.contains("line ") && err.contains("column "), "{err}");
 }
 
 #[test]

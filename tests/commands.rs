@@ -392,6 +392,11 @@ async fn check_fetch_names_the_kids_and_fails_naming_the_issuer_when_down() {
         stderr.contains("\"pool-a\"") && stderr.contains(&down),
         "{stderr}"
     );
+    let file = path_str(&config);
+    assert!(
+        stderr.starts_with(&format!("{file}: issuers[0].jwks_uri: ")),
+        "{stderr}"
+    );
 }
 
 // ---------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ pub async fn check(path: &Path, fetch: bool) -> Report {
     }
     report.ok = true;
     if fetch {
-        report.ok = fetch_all(&validated.config, &mut report).await;
+        report.ok = fetch_all(path, &validated.config, &mut report).await;
     }
     if report.ok {
         let c = &validated.config;
@@ -37,7 +37,7 @@ pub async fn check(path: &Path, fetch: bool) -> Report {
     report
 }
 
-async fn fetch_all(config: &config::Config, report: &mut Report) -> bool {
+async fn fetch_all(path: &Path, config: &config::Config, report: &mut Report) -> bool {
     let client = match crate::jwks::JwksClient::new() {
         Ok(c) => c,
         Err(e) => {
@@ -48,7 +48,7 @@ async fn fetch_all(config: &config::Config, report: &mut Report) -> bool {
         }
     };
     let mut ok = true;
-    for issuer in &config.issuers {
+    for (i, issuer) in config.issuers.iter().enumerate() {
         match crate::jwks::fetch(
             &client,
             &issuer.jwks_uri,
@@ -73,8 +73,10 @@ async fn fetch_all(config: &config::Config, report: &mut Report) -> bool {
             Err(e) => {
                 ok = false;
                 report.stderr.push(format!(
-                    "issuers {:?}: jwks_uri {}: {e}",
-                    issuer.name, issuer.jwks_uri
+                    "{}: issuers[{i}].jwks_uri: issuer {:?}: cannot fetch {}: {e}",
+                    path.display(),
+                    issuer.name,
+                    issuer.jwks_uri
                 ));
             }
         }

@@ -65,14 +65,41 @@ pub fn load_with_env(
                 .source(Some(overrides)),
         )
         .build()
-        .map_err(|e| fail("(file)", e.to_string()))?;
-    let raw: RawConfig = built
-        .try_deserialize()
-        .map_err(|e| serde_problem(path, &e))?;
-    validate(raw).map_err(|problems| LoadError {
+        .map_err(|e| fail("(file)", one_line(&e.to_string())))?;
+    let mut unknown = Vec::new();
+    let raw: RawConfig = serde_ignored::deserialize(built, |key| {
+        unknown.push(Problem {
+            path: key_path(&key),
+            message: "unknown key".to_owned(),
+        })
+    })
+    .map_err(|e| serde_problem(path, &e))?;
+    unknown.sort_by(|a, b| a.path.cmp(&b.path));
+    match validate(raw) {
+        Ok(validated) if unknown.is_empty() => Ok(validated),
+        Ok(_) => Err(unknown),
+        Err(problems) => Err(unknown.into_iter().chain(problems).collect()),
+    }
+    .map_err(|problems| LoadError {
         file: path.to_owned(),
         problems,
     })
+}
+
+/// `routes[1].grups_any`, as validation writes key paths.
+fn key_path(key: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match key {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", key_path(parent)),
+        Path::Map { parent, key } => match key_path(parent) {
+            p if p.is_empty() => key.clone(),
+            p => format!("{p}.{key}"),
+        },
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => key_path(parent),
+    }
 }
 
 fn format_of(path: &Path) -> Option<FileFormat> {
@@ -87,13 +114,29 @@ fn format_of(path: &Path) -> Option<FileFormat> {
 /// The config crate reports type errors and unknown keys as text ending in
 /// "for key `a.b`"; lift that key out so the message reads like validation's own.
 fn serde_problem(file: &Path, e: &config::ConfigError) -> LoadError {
-    let text = e.to_string();
+    let text = one_line(&e.to_string());
+    // "... for key `a.b`", or "... for key `a.b` in the environment".
     let (message, key) = match text.rsplit_once(" for key `") {
-        Some((msg, rest)) => (msg.to_owned(), rest.trim_end_matches('`').to_owned()),
+        Some((msg, rest)) => match rest.split_once('`') {
+            Some((key, after)) => (format!("{msg}{after}"), key.to_owned()),
+            None => (msg.to_owned(), rest.to_owned()),
+        },
         None => (text.clone(), "(file)".to_owned()),
     };
     LoadError {
         file: file.to_owned(),
         problems: vec![Problem { path: key, message }],
     }
+}
+
+/// A parser's message on one line: TOML's quotes the offending line under a caret
+/// (lines holding `|`); its first line gives the position and its last the reason. The
+/// config crate's closing "in <file>" goes: every line names the file already.
+fn one_line(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains('|') && !l.starts_with("in "))
+        .collect();
+    parts.join(": ")
 }

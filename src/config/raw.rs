@@ -1,4 +1,6 @@
-//! The configuration file as written: serde types that refuse unknown keys.
+//! The configuration file as written. Unknown keys are collected by the loader (every
+//! one of them is reported with its key path) rather than refused here, where serde
+//! would stop at the first.
 //!
 //! Every scalar stays close to its textual form (durations and enums as strings) so that
 //! `validate` can report each problem with its key path instead of stopping at the
@@ -9,7 +11,6 @@ use std::collections::BTreeMap;
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: Option<String>,
     pub admin_listen: Option<String>,
@@ -34,7 +35,6 @@ pub struct RawConfig {
 
 /// `[upstream]`
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     pub url: Option<String>,
     pub connect_timeout: Option<String>,
@@ -45,7 +45,6 @@ pub struct RawUpstream {
 
 /// `[limits]`
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub max_connections: Option<u64>,
     pub max_header_bytes: Option<u64>,
@@ -55,7 +54,6 @@ pub struct RawLimits {
 
 /// `[tls]`
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawTls {
     pub cert: Option<String>,
     pub key: Option<String>,
@@ -63,7 +61,6 @@ pub struct RawTls {
 
 /// One `[[issuers]]` entry.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawIssuer {
     pub name: Option<String>,
     pub region: Option<String>,
@@ -79,7 +76,6 @@ pub struct RawIssuer {
 
 /// `[jwks]`
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawJwks {
     pub refresh_interval: Option<String>,
     pub min_refetch_interval: Option<String>,
@@ -88,7 +84,6 @@ pub struct RawJwks {
 
 /// `[token]`
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawToken {
     pub leeway: Option<String>,
     #[serde(default)]
@@ -100,7 +95,6 @@ pub struct RawToken {
 
 /// `[identity]`
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawIdentity {
     pub header_prefix: Option<String>,
     pub claims_header: Option<bool>,
@@ -110,7 +104,6 @@ pub struct RawIdentity {
 
 /// One `[[routes]]` entry.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub path: Option<String>,
     pub methods: Option<Vec<String>>,
