@@ -36,6 +36,10 @@ path = "/stream/**"
 auth = "public"
 
 [[routes]]
+path = "/trailers/**"
+auth = "public"
+
+[[routes]]
 path = "/gone/**"
 auth = "deny"
 
@@ -125,12 +129,28 @@ async fn hop_by_hop_and_connection_named_headers_are_not_forwarded() {
         "x-private",
         "keep-alive",
         "proxy-authorization",
-        "te",
         "connection",
     ] {
         assert!(seen.header(gone).is_empty(), "{gone} was forwarded");
     }
     assert_eq!(seen.header("x-kept"), ["yes"]);
+    // TE is hop-by-hop, but whether the client takes trailers is passed on.
+    assert_eq!(seen.header("te"), ["trailers"]);
+    p.stop().await;
+}
+
+/// Response trailers reach a client that accepts them (`TE: trailers`).
+#[tokio::test]
+async fn response_trailers_reach_a_client_that_accepts_them() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "")).await;
+    let raw = "GET /trailers/5 HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n";
+    let reply = http::raw(p.addr, raw.as_bytes()).await;
+    assert_eq!(http::status_of(&reply), Some(200), "{reply}");
+    assert!(
+        reply.to_lowercase().contains("\r\n0\r\nx-checksum: 5\r\n"),
+        "{reply}"
+    );
     p.stop().await;
 }
 

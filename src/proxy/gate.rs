@@ -212,7 +212,7 @@ impl Gate {
     ) {
         let host = host_of(parts);
         rewrite_request(snap, &mut parts.headers, admitted);
-        headers::remove_hop_by_hop(&mut parts.headers);
+        headers::remove_hop_by_hop_from_request(&mut parts.headers);
         if let Some(upgrade) = upgrade {
             upgrade.set_headers(&mut parts.headers);
         }

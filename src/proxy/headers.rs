@@ -2,7 +2,7 @@
 //! request framing checks (RFC 9112 §6.3), `X-Forwarded-*` and `X-Request-Id`.
 
 use super::error::Refusal;
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Version};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -16,13 +16,14 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1, plus the
 /// non-standard ones proxies still see, and RFC 7540 §3.2.1's `HTTP2-Settings`, which
 /// only an `Upgrade: h2c` uses and which must never reach an upstream on its own).
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// `Trailer` is not one (RFC 9110 §6.6.2: it announces the message's trailer fields,
+/// and hyper sends only the trailers it announces).
+const HOP_BY_HOP: [HeaderName; 8] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     HeaderName::from_static("proxy-authorization"),
-    HeaderName::from_static("te"),
-    HeaderName::from_static("trailer"),
+    TE,
     TRANSFER_ENCODING,
     HeaderName::from_static("upgrade"),
     HeaderName::from_static("http2-settings"),
@@ -80,6 +81,28 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(name)
+}
+
+/// The request's hop-by-hop headers removed, as [`remove_hop_by_hop`], but a client
+/// that accepts trailers (`TE: trailers`) says so to the upstream too: servers send
+/// response trailers only then (gRPC requires it).
+pub fn remove_hop_by_hop_from_request(headers: &mut HeaderMap) {
+    let trailers = headers
+        .get_all(TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("trailers")
+        });
+    remove_hop_by_hop(headers);
+    if trailers {
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+    }
 }
 
 /// The request's id: the client's `X-Request-Id` when it is short visible ASCII,
@@ -191,6 +214,23 @@ mod tests {
         h.insert("accept", HeaderValue::from_static("*/*"));
         remove_hop_by_hop(&mut h);
         assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"]);
+    }
+
+    #[test]
+    fn a_request_keeps_only_te_trailers_and_its_trailer_announcement() {
+        for (te, kept) in [
+            ("gzip, trailers", Some("trailers")),
+            ("Trailers;q=1", Some("trailers")),
+            ("gzip", None),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(TE, HeaderValue::from_static(te));
+            h.insert("trailer", HeaderValue::from_static("x-checksum"));
+            remove_hop_by_hop_from_request(&mut h);
+            let te_now = h.get(TE).map(|v| v.to_str().unwrap());
+            assert_eq!(te_now, kept, "{te}");
+            assert!(h.contains_key("trailer"));
+        }
     }
 
     #[test]

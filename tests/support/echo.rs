@@ -1,6 +1,7 @@
 //! An upstream that answers every request with the request it received, as JSON, and
 //! records it. `/slow/<ms>/...` waits that long before answering; `/stream/<n>` answers
-//! with n bytes streamed in 64 KiB chunks.
+//! with n bytes streamed in 64 KiB chunks; `/trailers/<n>` the same, then the trailer
+//! `x-checksum: n` (announced in `Trailer`).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -148,7 +149,23 @@ async fn handle(
     ) {
         (Some("slow"), Some(ms)) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
         (Some("stream"), Some(n)) => {
-            return Ok(Response::new(EchoBody::Right(Chunks { left: n })));
+            let body = Chunks {
+                left: n,
+                trailers: None,
+            };
+            return Ok(Response::new(EchoBody::Right(body)));
+        }
+        (Some("trailers"), Some(n)) => {
+            let mut trailers = hyper::HeaderMap::new();
+            trailers.insert("x-checksum", n.into());
+            let body = Chunks {
+                left: n,
+                trailers: Some(trailers),
+            };
+            let mut resp = Response::new(EchoBody::Right(body));
+            resp.headers_mut()
+                .insert("trailer", "x-checksum".parse().unwrap());
+            return Ok(resp);
         }
         _ => {}
     }
@@ -169,9 +186,10 @@ async fn handle(
     Ok(resp)
 }
 
-/// `n` bytes in 64 KiB frames, produced as they are polled.
+/// `n` bytes in 64 KiB frames, produced as they are polled, then the trailers if any.
 pub struct Chunks {
     left: u64,
+    trailers: Option<hyper::HeaderMap>,
 }
 
 impl hyper::body::Body for Chunks {
@@ -183,7 +201,7 @@ impl hyper::body::Body for Chunks {
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.left == 0 {
-            return std::task::Poll::Ready(None);
+            return std::task::Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))));
         }
         let n = self.left.min(65536);
         self.left -= n;
