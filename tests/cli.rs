@@ -135,6 +135,20 @@ fn check_reports_a_syntax_error_on_one_line() {
 }
 
 #[test]
+fn check_warns_about_a_header_prefix_without_a_dash() {
+    let (_dir, path) = proxy::write_config(&format!(
+        "{VALID}\n[identity]\nheader_prefix = \"X-Auth\"\n"
+    ));
+    let out = cognigate(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: identity.header_prefix") && err.contains("X-AuthSub"),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_warns_about_shadowed_routes() {
     let (_dir, path) = proxy::write_config(&format!(
         "{VALID}\n[[routes]]\npath = \"/admin/**\"\ngroups_any = [\"admin\"]\n"

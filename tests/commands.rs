@@ -574,6 +574,12 @@ fn explain_shows_each_step_and_exits_1_on_a_bad_config() {
     ] {
         assert!(stdout.contains(expected), "{expected:?} in:\n{stdout}");
     }
+    let requests = stdout.lines().filter(|l| l.starts_with("request:"));
+    assert_eq!(
+        requests.count(),
+        1,
+        "the request is printed once:\n{stdout}"
+    );
 
     let out = cognigate(&[
         "explain",

@@ -259,3 +259,17 @@ async fn request_head_arriving_in_pieces_is_served() {
     assert_eq!(up.last().target, "/public/pieces");
     p.stop().await;
 }
+
+/// A route limited to GET admits HEAD too (RFC 9110 §9.3.2); other methods fall
+/// through (here to no route: 403).
+#[tokio::test]
+async fn a_get_route_admits_head() {
+    let up = echo::start().await;
+    let p = proxy::start(&config(&up.url(), "methods = [\"GET\"]\nauth = \"public\"")).await;
+    let head = http::send("HEAD", &p.url("/api/x"), &[], None).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(up.last().method, "HEAD");
+    let post = http::send("POST", &p.url("/api/x"), &[], Some("x")).await;
+    assert_eq!(post.status, 403, "{}", post.body);
+    p.stop().await;
+}

@@ -186,15 +186,6 @@ fn explain_steps(
     req: &Parsed,
     out: &mut Vec<String>,
 ) -> Verdict {
-    let query = req
-        .query
-        .as_deref()
-        .map_or(String::new(), |q| format!("?{q}"));
-    let host = req.host().unwrap_or("(none)");
-    out.push(format!(
-        "request: {} {}{query}  host {host}",
-        req.method, req.path
-    ));
     let path = match policy::normalize(&req.path) {
         Ok(p) => p.into_owned(),
         Err(e) => {

@@ -326,6 +326,11 @@ impl Checker {
                 "identity.header_prefix",
                 format!("expected a header name prefix like \"X-Auth-\", got {prefix:?}"),
             );
+        } else if !prefix.ends_with(['-', '_']) {
+            self.warn(
+                "identity.header_prefix",
+                format!("{prefix:?} has no trailing \"-\": the headers sent are named like \"{prefix}Sub\""),
+            );
         }
         let mut claim_headers = Vec::new();
         for (claim, header) in raw.claim_headers {
@@ -606,7 +611,7 @@ impl Checker {
                 "empty: the route would match no request; name a method, or remove the key",
             );
         }
-        let mut out = Vec::with_capacity(values.len());
+        let mut out = Vec::with_capacity(values.len() + 1);
         for (i, v) in values.iter().enumerate() {
             match Method::from_bytes(v.to_ascii_uppercase().as_bytes()) {
                 Ok(m) => out.push(m),
@@ -615,6 +620,11 @@ impl Checker {
                     format!("not an HTTP method: {v:?}"),
                 ),
             }
+        }
+        // HEAD is GET without the body (RFC 9110 §9.3.2): a route that allows GET
+        // allows HEAD, as nginx's `limit_except GET` does.
+        if out.contains(&Method::GET) && !out.contains(&Method::HEAD) {
+            out.push(Method::HEAD);
         }
         Some(out)
     }
