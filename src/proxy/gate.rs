@@ -212,7 +212,7 @@ impl Gate {
     ) {
         let host = host_of(parts);
         rewrite_request(snap, &mut parts.headers, admitted);
-        headers::remove_hop_by_hop_from_request(&mut parts.headers);
+        headers::remove_hop_by_hop(&mut parts.headers, true);
         if let Some(upgrade) = upgrade {
             upgrade.set_headers(&mut parts.headers);
         }
@@ -313,7 +313,7 @@ fn relay(
     let (mut parts, body) = resp.into_parts();
     let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
     let protocol = parts.headers.get(http::header::UPGRADE).cloned();
-    headers::remove_hop_by_hop(&mut parts.headers);
+    headers::remove_hop_by_hop(&mut parts.headers, false);
     let splice = match (upgrade, switching) {
         (Some(upgrade), true) => upgrade.accept(&mut parts, protocol),
         _ => None,

@@ -60,8 +60,16 @@ pub fn check_host(version: Version, headers: &HeaderMap) -> Result<(), Refusal> 
 
 /// Removes hop-by-hop headers and every header the `Connection` header names. Most
 /// messages carry none, or only `Connection`, so the names present are checked rather
-/// than every hop-by-hop name removed (a hash lookup each).
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+/// than every hop-by-hop name removed (a hash lookup each). On a request
+/// (`request_te`), a client that accepts trailers (`TE: trailers`) still says so to
+/// the upstream: servers send response trailers only then (gRPC requires it).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, request_te: bool) {
+    // `Connection` is one of them: without any, there is nothing to do.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
+    // Read before `Connection: TE` (which RFC 9110 §10.1.4 asks of TE's sender) goes.
+    let trailers = request_te && accepts_trailers(headers);
     // Each value is cloned (a reference count) so the names it lists can be removed
     // while it is read; `remove(&str)` parses on the stack. No allocation.
     let mut i = 0;
@@ -72,10 +80,11 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    if headers.keys().any(is_hop_by_hop) {
-        for name in &HOP_BY_HOP {
-            headers.remove(name);
-        }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if trailers {
+        headers.insert(TE, HeaderValue::from_static("trailers"));
     }
 }
 
@@ -83,11 +92,9 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(name)
 }
 
-/// The request's hop-by-hop headers removed, as [`remove_hop_by_hop`], but a client
-/// that accepts trailers (`TE: trailers`) says so to the upstream too: servers send
-/// response trailers only then (gRPC requires it).
-pub fn remove_hop_by_hop_from_request(headers: &mut HeaderMap) {
-    let trailers = headers
+/// `TE` holds the `trailers` token (RFC 9110 §10.1.4).
+fn accepts_trailers(headers: &HeaderMap) -> bool {
+    headers
         .get_all(TE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -98,11 +105,7 @@ pub fn remove_hop_by_hop_from_request(headers: &mut HeaderMap) {
                 .unwrap_or("")
                 .trim()
                 .eq_ignore_ascii_case("trailers")
-        });
-    remove_hop_by_hop(headers);
-    if trailers {
-        headers.insert(TE, HeaderValue::from_static("trailers"));
-    }
+        })
 }
 
 /// The request's id: the client's `X-Request-Id` when it is short visible ASCII,
@@ -212,7 +215,7 @@ mod tests {
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("te", HeaderValue::from_static("trailers"));
         h.insert("accept", HeaderValue::from_static("*/*"));
-        remove_hop_by_hop(&mut h);
+        remove_hop_by_hop(&mut h, false);
         assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"]);
     }
 
@@ -225,8 +228,9 @@ mod tests {
         ] {
             let mut h = HeaderMap::new();
             h.insert(TE, HeaderValue::from_static(te));
+            h.insert(CONNECTION, HeaderValue::from_static("TE"));
             h.insert("trailer", HeaderValue::from_static("x-checksum"));
-            remove_hop_by_hop_from_request(&mut h);
+            remove_hop_by_hop(&mut h, true);
             let te_now = h.get(TE).map(|v| v.to_str().unwrap());
             assert_eq!(te_now, kept, "{te}");
             assert!(h.contains_key("trailer"));

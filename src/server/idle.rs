@@ -143,8 +143,10 @@ pub(super) struct IdleIo<T> {
     activity: Arc<Activity>,
     timer: Pin<Box<Sleep>>,
     limits: Idle,
-    /// When the next head's first byte arrived, and the request count it follows.
-    head: Option<(u64, Instant)>,
+    /// The request count the next head's first bytes followed, and since when it has
+    /// been incomplete (read from the clock only once a read finds it so: a head that
+    /// arrives whole costs no clock read).
+    head: Option<(u64, Option<Instant>)>,
 }
 
 impl<T> IdleIo<T> {
@@ -174,12 +176,16 @@ impl<T> IdleIo<T> {
     }
 
     /// When a connection with no request in flight is closed.
-    fn deadline(&self) -> Instant {
+    fn deadline(&mut self) -> Instant {
         let a = &self.activity;
         let requests = a.requests.load(Ordering::Acquire);
-        match (self.head, self.limits.head) {
-            _ if requests == 0 => a.epoch + self.limits.first,
-            (Some((after, at)), Some(limit)) if after == requests => at + limit,
+        if requests == 0 {
+            return a.epoch + self.limits.first;
+        }
+        match (&mut self.head, self.limits.head) {
+            (Some((after, since)), Some(limit)) if *after == requests => {
+                *since.get_or_insert_with(Instant::now) + limit
+            }
             _ => a.idle_since() + self.limits.idle,
         }
     }
@@ -196,7 +202,7 @@ impl<T> IdleIo<T> {
             // seen on the read that next finds nothing).
             let requests = a.requests.load(Ordering::Acquire);
             if requests > 0 && self.head.is_none_or(|(after, _)| after != requests) {
-                self.head = Some((requests, Instant::now()));
+                self.head = Some((requests, None));
             }
         }
     }
