@@ -195,14 +195,19 @@ auth = "public"
     .to_owned()
 }
 
-/// A proxy terminating TLS with a leaf of `ca`, files in their own directory.
-async fn tls_proxy(ca: &TestCa, upstream: &str) -> (proxy::TestProxy, tempfile::TempDir) {
+/// A proxy terminating TLS with a leaf of `ca`, files in their own directory; `extra`
+/// (whole tables) goes before `[tls]`.
+async fn tls_proxy(
+    ca: &TestCa,
+    upstream: &str,
+    extra: &str,
+) -> (proxy::TestProxy, tempfile::TempDir) {
     let certs = tempfile::tempdir().unwrap();
     let leaf = ca.leaf("first");
     std::fs::write(certs.path().join("tls.crt"), &leaf.cert_pem).unwrap();
     std::fs::write(certs.path().join("tls.key"), &leaf.key_pem).unwrap();
     let body = format!(
-        "[upstream]\nurl = \"{upstream}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n{}",
+        "[upstream]\nurl = \"{upstream}\"\n{extra}\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n{}",
         certs.path().join("tls.crt").display(),
         certs.path().join("tls.key").display(),
         public_routes()
@@ -226,18 +231,7 @@ fn header<'a>(answer: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
 async fn over_capacity_tls_connections_are_closed_without_plaintext() {
     let ca = TestCa::new("test CA");
     let up = echo::start().await;
-    let certs = tempfile::tempdir().unwrap();
-    let leaf = ca.leaf("first");
-    std::fs::write(certs.path().join("tls.crt"), &leaf.cert_pem).unwrap();
-    std::fs::write(certs.path().join("tls.key"), &leaf.key_pem).unwrap();
-    let body = format!(
-        "[upstream]\nurl = \"{}\"\n[limits]\nmax_connections = 1\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n{}",
-        up.url(),
-        certs.path().join("tls.crt").display(),
-        certs.path().join("tls.key").display(),
-        public_routes()
-    );
-    let p = proxy::start_watched(&body).await;
+    let (p, _certs) = tls_proxy(&ca, &up.url(), "[limits]\nmax_connections = 1").await;
     let held = live::tls_connect(p.addr, &ca, &["http/1.1"]).await;
     let mut refused = tokio::net::TcpStream::connect(p.addr).await.unwrap();
     let mut got = Vec::new();
@@ -253,7 +247,7 @@ async fn over_capacity_tls_connections_are_closed_without_plaintext() {
 async fn tls_over_h1_and_h2_by_alpn_forwards_proto_https() {
     let ca = TestCa::new("test CA");
     let up = echo::start().await;
-    let (p, _certs) = tls_proxy(&ca, &up.url()).await;
+    let (p, _certs) = tls_proxy(&ca, &up.url(), "").await;
     for (offer, expect, version) in [
         (&["h2", "http/1.1"][..], "h2", ::http::Version::HTTP_2),
         (&["http/1.1"][..], "http/1.1", ::http::Version::HTTP_11),
@@ -288,7 +282,7 @@ Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
 async fn rotated_certificate_files_are_served_to_new_connections_without_dropping_old_ones() {
     let ca = TestCa::new("test CA");
     let up = echo::start().await;
-    let (p, certs) = tls_proxy(&ca, &up.url()).await;
+    let (p, certs) = tls_proxy(&ca, &up.url(), "").await;
     let first = live::tls_connect(p.addr, &ca, &["http/1.1"]).await;
     let first_cert = first.server_cert();
     let mut open = Sender::handshake(first.stream, false).await;

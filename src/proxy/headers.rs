@@ -94,17 +94,20 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 /// `TE` holds the `trailers` token (RFC 9110 §10.1.4).
 fn accepts_trailers(headers: &HeaderMap) -> bool {
+    list_has(headers, &TE, "trailers")
+}
+
+/// Whether the comma-separated list in `name`'s values (RFC 9110 §5.6.1) holds `token`,
+/// any case, parameters after `;` aside.
+pub fn list_has(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
     headers
-        .get_all(TE)
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| {
-            t.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("trailers")
+            let t = t.split(';').next().unwrap_or("");
+            t.trim().eq_ignore_ascii_case(token)
         })
 }
 

@@ -94,12 +94,7 @@ impl Splice {
 }
 
 fn connection_has_upgrade(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    super::headers::list_has(headers, &CONNECTION, "upgrade")
 }
 
 /// Whether any offered protocol is `h2c` (RFC 9113 §3.1 removed it; RFC 7540 §3.2 had it).
