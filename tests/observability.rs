@@ -101,6 +101,14 @@ async fn metrics_count_exactly_what_happened() {
         403
     );
 
+    // hyper answers an oversized head itself; it is counted all the same.
+    let huge = format!(
+        "GET /api/a HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(40_000)
+    );
+    let reply = http::raw(p.addr, huge.as_bytes()).await;
+    assert_eq!(http::status_of(&reply), Some(431), "{reply}");
+
     let after = scrape(&metrics).await;
     let delta = |metric: &str, labels: &[(&str, &str)]| {
         value(&after, metric, labels) - value(&before, metric, labels)
@@ -120,6 +128,10 @@ async fn metrics_count_exactly_what_happened() {
     );
     assert_eq!(
         delta(requests, &[("route", "none"), ("status", "403")]),
+        1.0
+    );
+    assert_eq!(
+        delta(requests, &[("route", "none"), ("status", "431")]),
         1.0
     );
     let failures = "cognigate_auth_failures_total";
@@ -143,7 +155,7 @@ async fn metrics_count_exactly_what_happened() {
             &[("issuer", "main"), ("result", "ok")]
         ) >= 1.0
     );
-    // The latency histogram counted the five requests too.
+    // The latency histogram counted the six requests too (the 431 at zero).
     let count = |s: &Scrape| -> f64 {
         s.samples
             .iter()
@@ -154,7 +166,7 @@ async fn metrics_count_exactly_what_happened() {
             })
             .sum()
     };
-    assert_eq!(count(&after) - count(&before), 5.0);
+    assert_eq!(count(&after) - count(&before), 6.0);
     p.stop().await;
 }
 
@@ -192,6 +204,11 @@ async fn json_access_log_and_no_token_in_any_log_line() {
         &[("authorization", "Bearer not-even-a-jwt-secretvalue")],
     )
     .await;
+    let huge = format!(
+        "GET /api/x HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(40_000)
+    );
+    http::raw(bin.addr, huge.as_bytes()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let logs = bin.logs();
@@ -213,6 +230,8 @@ async fn json_access_log_and_no_token_in_any_log_line() {
     assert_eq!(access["level"], "INFO");
     let refused = lines.iter().filter(|l| l["reason"] == "expired").count();
     assert_eq!(refused, 1, "the refusal reason is logged");
+    let too_large = lines.iter().filter(|l| l["status"] == 431).count();
+    assert_eq!(too_large, 1, "hyper's own 431 has its access line too");
 
     let text = logs.join("\n");
     for secret in [&token, &expired, &forged] {

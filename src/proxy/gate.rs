@@ -61,6 +61,29 @@ impl Gate {
         }
     }
 
+    /// A request head over `max_header_bytes`: hyper answers it 431 itself, before any
+    /// request reaches the service, so it is counted and logged here, like the other
+    /// refusals (route `none`, no latency: the head never completed).
+    pub fn head_too_large(&self) {
+        self.metrics.observe_request(
+            None,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.as_u16(),
+            Duration::ZERO,
+        );
+        tracing::info!(
+            target: "cognigate::access",
+            request_id = "-",
+            method = "-",
+            path = "-",
+            route = "-",
+            status = 431u16,
+            latency_ms = 0.0,
+            upstream_ms = -1.0,
+            sub = "-",
+            reason = "head_too_large",
+        );
+    }
+
     /// The `[limits]` of the current snapshot (new connections take them up).
     pub fn limits(&self) -> Limits {
         self.snapshot.load().config.limits.clone()

@@ -205,6 +205,7 @@ impl Conn {
         let io = TokioIo::new(Sniffed::new(io, framing.clone()));
         // One reference count per request for what the connection's requests share.
         let shared = Arc::new((gate, ClientHop::new(peer)));
+        let gate = shared.clone();
         let service = service_fn(move |req| {
             let shared = shared.clone();
             let ambiguous = framing.next_request_is_ambiguous();
@@ -230,6 +231,9 @@ impl Conn {
             watcher.watch(conn, |c| c.graceful_shutdown()).await
         };
         if let Err(e) = ended {
+            if e.is_parse_too_large() {
+                gate.0.head_too_large();
+            }
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
     }
