@@ -195,6 +195,36 @@ fn yaml_and_json_configs_load_and_env_overrides_apply() {
     );
 }
 
+/// An array entry's key is overridden in place (a sidecar configured by environment
+/// alone), not by replacing the whole array.
+#[test]
+fn env_overrides_reach_array_entries() {
+    let (_dir, path) = proxy::write_config(VALID);
+    let check = |env: &[(&str, &str)]| {
+        let out = Command::new(proxy::binary_path())
+            .args(["check", "--config", path.to_str().unwrap()])
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out.stderr))
+    };
+    let (code, err) = check(&[
+        ("COGNIGATE_ISSUERS__0__USER_POOL_ID", "eu-west-1_Other"),
+        ("COGNIGATE_ROUTES__1__AUTH", "sometimes"),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("issuers[0].user_pool_id:") && err.contains("eu-west-1_Other"),
+        "{err}"
+    );
+    assert!(
+        err.contains("routes[1].auth:") && err.contains("sometimes"),
+        "{err}"
+    );
+    let (code, err) = check(&[("COGNIGATE_ROUTES__1__AUTH", "public")]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(cognigate(&[]).status.code(), Some(2));

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 /// Environment variables that configure the process, not the config file: never read as keys.
 const NOT_CONFIG_KEYS: &[&str] = &["COGNIGATE_LOG_FORMAT"];
 
+/// An environment variable: name, value.
+type EnvVar = (String, String);
+
 /// Why a config could not be loaded: every problem, each with the file and key path.
 #[derive(Debug, thiserror::Error)]
 pub struct LoadError {
@@ -52,18 +55,27 @@ pub fn load_with_env(
             "expected a .toml, .yaml, .yml or .json file".to_owned(),
         )
     })?;
-    let overrides: config::Map<String, String> = env
+    let (overrides, in_arrays): (Vec<EnvVar>, Vec<EnvVar>) = env
         .into_iter()
         .filter(|(k, _)| k.starts_with("COGNIGATE_") && !NOT_CONFIG_KEYS.contains(&k.as_str()))
-        .collect();
-    let built = config::Config::builder()
+        .partition(|(k, _)| array_key(k).is_none());
+    let mut builder = config::Config::builder()
         .add_source(File::from(path).format(format).required(true))
         .add_source(
             Environment::with_prefix("COGNIGATE")
                 .prefix_separator("_")
                 .separator("__")
-                .source(Some(overrides)),
-        )
+                .source(Some(overrides.into_iter().collect())),
+        );
+    // The environment source would replace a whole array with a map; an entry's key is
+    // set in place instead (`COGNIGATE_ISSUERS__0__USER_POOL_ID`: issuers[0].user_pool_id).
+    for (var, value) in in_arrays {
+        let key = array_key(&var).unwrap_or_default();
+        builder = builder
+            .set_override(&key, value)
+            .map_err(|e| fail(&key, format!("{var}: {e}")))?;
+    }
+    let built = builder
         .build()
         .map_err(|e| fail("(file)", one_line(&e.to_string())))?;
     let mut unknown = Vec::new();
@@ -84,6 +96,26 @@ pub fn load_with_env(
         file: path.to_owned(),
         problems,
     })
+}
+
+/// The key path of an environment variable that names an array entry
+/// (`COGNIGATE_ROUTES__2__AUTH`: `routes[2].auth`); `None` for any other.
+fn array_key(var: &str) -> Option<String> {
+    let rest = var.strip_prefix("COGNIGATE_")?;
+    let mut key = String::new();
+    let mut indexed = false;
+    for part in rest.split("__") {
+        if !key.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            key.push_str(&format!("[{part}]"));
+            indexed = true;
+        } else {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(&part.to_ascii_lowercase());
+        }
+    }
+    indexed.then_some(key)
 }
 
 /// `routes[1].grups_any`, as validation writes key paths.
@@ -139,4 +171,24 @@ fn one_line(text: &str) -> String {
         .filter(|l| !l.is_empty() && !l.contains('|') && !l.starts_with("in "))
         .collect();
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::array_key;
+
+    #[test]
+    fn environment_keys_of_array_entries_are_indexed_paths() {
+        let key = |var| array_key(var);
+        assert_eq!(
+            key("COGNIGATE_ISSUERS__0__USER_POOL_ID").as_deref(),
+            Some("issuers[0].user_pool_id")
+        );
+        assert_eq!(
+            key("COGNIGATE_ROUTES__12__GROUPS_ANY__1").as_deref(),
+            Some("routes[12].groups_any[1]")
+        );
+        assert_eq!(key("COGNIGATE_UPSTREAM__URL"), None);
+        assert_eq!(key("COGNIGATE_LIMITS__MAX_CONNECTIONS"), None);
+    }
 }
