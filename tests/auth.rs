@@ -73,10 +73,15 @@ path = "/api/**"
 }
 
 async fn setup(extra: &str) -> Setup {
+    setup_with(|upstream, jwks_uri| config(upstream, jwks_uri, extra)).await
+}
+
+/// The same fakes, with the config `config(upstream_url, jwks_uri)` writes.
+async fn setup_with(config: impl FnOnce(&str, &str) -> String) -> Setup {
     let key = tokens::key();
     let jwks = jwks_server::start(&key.jwks_json).await;
     let up = echo::start().await;
-    let proxy = proxy::start(&config(&up.url(), &jwks.uri(), extra)).await;
+    let proxy = proxy::start(&config(&up.url(), &jwks.uri())).await;
     http::wait_ready(proxy.admin).await;
     Setup {
         key,
@@ -512,47 +517,41 @@ async fn claim_headers_map_custom_claims() {
 #[tokio::test]
 async fn oidc_issuer_tokens_without_token_use_are_accepted() {
     const OIDC: &str = "https://login.example.com";
-    let key = tokens::key();
-    let jwks = jwks_server::start(&key.jwks_json).await;
-    let up = echo::start().await;
-    let config = format!(
-        r#"
+    let s = setup_with(|upstream, jwks_uri| {
+        format!(
+            r#"
 [upstream]
-url = "{}"
+url = "{upstream}"
 
 [[issuers]]
 name = "corp"
 issuer = "{OIDC}"
-jwks_uri = "{}"
+jwks_uri = "{jwks_uri}"
 client_ids = ["spa-client"]
 token_use = ["access", "id"]
 
 [[routes]]
 path = "/**"
-"#,
-        up.url(),
-        jwks.uri()
-    );
-    let proxy = proxy::start(&config).await;
-    http::wait_ready(proxy.admin).await;
-    let header = format!(r#"{{"alg":"RS256","kid":"{}","typ":"JWT"}}"#, key.kid);
+"#
+        )
+    })
+    .await;
+    let header = format!(r#"{{"alg":"RS256","kid":"{}","typ":"JWT"}}"#, s.key.kid);
     let token_for = |aud: &str| {
         let exp = tokens::now() + 600;
         let payload = format!(r#"{{"sub":"u-7","iss":"{OIDC}","aud":{aud},"exp":{exp}}}"#);
-        tokens::raw(&key, &header, &payload)
+        tokens::raw(&s.key, &header, &payload)
     };
     let good = token_for(r#"["https://api.example.com","spa-client"]"#);
-    let r = http::get(&proxy.url("/x"), &[("authorization", &bearer(&good))]).await;
+    let r = get_with(&s, "/x", &good).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let seen = up.last();
+    let seen = s.up.last();
     assert_eq!(seen.header("x-auth-sub"), ["u-7"]);
     assert_eq!(seen.header("x-auth-token-use"), ["id"]);
     assert_eq!(seen.header("x-auth-issuer"), ["corp"]);
     assert_eq!(seen.header("x-auth-client-id"), ["spa-client"]);
     let other = token_for(r#""another-client""#);
-    let r = http::get(&proxy.url("/x"), &[("authorization", &bearer(&other))]).await;
-    assert_invalid_token(&r, &other);
-    proxy.stop().await;
+    assert_invalid_token(&get_with(&s, "/x", &other).await, &other);
 }
 
 /// A signed token whose identity claims cannot be forwarded as they are is refused, not
