@@ -14,7 +14,11 @@ use std::time::Duration;
 /// beside each block, so an idle connection's mostly unused 8 KiB hyper buffers cost
 /// the one page written rather than three (10,000 kept-alive clients: 114 MB vs
 /// 138 MB), and it returns freed memory after a burst (138 MB vs 169 MB, 12 s after
-/// 10,000 concurrent requests).
+/// 10,000 concurrent requests). Built with its background thread on (the
+/// `background_threads` feature) and dirty pages purged after 1 s
+/// (`.cargo/config.toml`): otherwise pages are returned only on later allocator
+/// calls, so the buffers of connections parked when traffic stops (`server::park`)
+/// would stay resident until traffic resumes.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -52,22 +52,6 @@ fn spawn(upstream: &str, jwks_uri: &str) -> Binary {
     bin
 }
 
-/// Waits (bounded) for a log line containing every one of `needles`; returns it.
-async fn log_line(bin: &Binary, needles: &[&str]) -> String {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if let Some(line) = (bin.logs().into_iter()).find(|l| needles.iter().all(|n| l.contains(n)))
-        {
-            return line;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!(
-        "no log line with {needles:?}; logs:\n{}",
-        bin.logs().join("\n")
-    );
-}
-
 async fn wait_fetches(jwks: &JwksServer, n: usize) {
     let start = Instant::now();
     while jwks.fetches() < n {
@@ -92,7 +76,7 @@ async fn key_server_fault(mode: Mode, logged: &str) -> (Binary, JwksServer) {
     let up = echo::start().await;
     let bin = spawn(&up.url(), &jwks.uri());
     let pid = bin.child.id();
-    let line = log_line(&bin, &["JWKS refresh failed", logged]).await;
+    let line = bin.log_line(&["JWKS refresh failed", logged]).await;
     assert!(line.contains("\"level\":\"WARN\""), "{line}");
     let baseline = procfs::fds(pid);
 
@@ -209,7 +193,7 @@ async fn upstream_fault() -> UpstreamFault {
     let jwks = jwks_server::start(&key.jwks_json).await;
     let up = faulty::start().await;
     let bin = spawn(&up.url(), &jwks.uri());
-    log_line(&bin, &["JWKS refreshed"]).await;
+    bin.log_line(&["JWKS refreshed"]).await;
     assert_eq!(http::get(&bin.url("/public/ok"), &[]).await.status, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let baseline = procfs::fds(bin.child.id());
@@ -291,8 +275,10 @@ async fn upstream_reset_mid_response_cuts_the_response() {
     assert!(text.contains("content-length: 1000000"));
     assert!(ended, "the proxy must close the cut response, not hang");
     assert!(reply.len() < 1_000_000, "got {} bytes", reply.len());
-    log_line(&f.bin, &["\"path\":\"/public/reset\"", "\"status\":200"]).await;
-    log_line(&f.bin, &["connection ended with an error"]).await;
+    f.bin
+        .log_line(&["\"path\":\"/public/reset\"", "\"status\":200"])
+        .await;
+    f.bin.log_line(&["connection ended with an error"]).await;
     f.assert_recovered().await;
 }
 
@@ -322,12 +308,10 @@ async fn upstream_closing_mid_request_body_is_502() {
     let text = String::from_utf8_lossy(&reply[..n]);
     assert_eq!(http::status_of(&text), Some(502), "{text}");
     writer.abort();
-    log_line(&f.bin, &["upstream request failed"]).await;
-    log_line(
-        &f.bin,
-        &["\"path\":\"/public/close-mid-body\"", "\"status\":502"],
-    )
-    .await;
+    f.bin.log_line(&["upstream request failed"]).await;
+    f.bin
+        .log_line(&["\"path\":\"/public/close-mid-body\"", "\"status\":502"])
+        .await;
     drop(rd);
     f.assert_recovered().await;
 }
@@ -344,7 +328,9 @@ async fn upstream_never_answering_is_504_after_the_timeout() {
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "{took:?}"
     );
-    log_line(&f.bin, &["\"path\":\"/public/never\"", "\"status\":504"]).await;
+    f.bin
+        .log_line(&["\"path\":\"/public/never\"", "\"status\":504"])
+        .await;
     f.assert_recovered().await;
 }
 
@@ -412,7 +398,9 @@ async fn client_disconnecting_mid_upload_releases_the_upstream_connection() {
     drop(client);
     // The body the proxy was streaming upstream failed: the request is logged as the
     // client's fault (400), and the upstream request is abandoned.
-    log_line(&f.bin, &["\"path\":\"/public/upload\"", "\"status\":400"]).await;
+    f.bin
+        .log_line(&["\"path\":\"/public/upload\"", "\"status\":400"])
+        .await;
     f.assert_recovered().await;
     assert!(f.up.body_bytes() < 10 * 1024 * 1024);
 }

@@ -1,14 +1,17 @@
 //! Resource limits over real sockets: the connection cap, idle keep-alive and slowloris
-//! timeouts, the token size cap, and the HTTP/2 per-connection stream limit.
+//! timeouts, idle connections parked (their buffers given back), the token size cap,
+//! and the HTTP/2 per-connection stream limit.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::proxy::Binary;
 use support::{echo, http, proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 fn config(upstream: &str, limits: &str) -> String {
     format!(
@@ -251,6 +254,171 @@ async fn slowloris_second_head_on_a_kept_alive_connection_is_dropped() {
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert_eq!(up.requests().len(), 1);
     p.stop().await;
+}
+
+// ---------------------------------------------------------------- parking
+
+/// The real binary, logging the server's debug lines ("connection parked").
+fn spawn_parking(upstream: &str, limits: &str) -> (tempfile::TempDir, Binary) {
+    let (dir, path) = proxy::write_config(&config(upstream, limits));
+    let bin = proxy::spawn_binary(&path, &[("RUST_LOG", "info,cognigate::server=debug")]);
+    (dir, bin)
+}
+
+/// Reads until `n` response heads have arrived (bounded); returns the text.
+async fn read_heads(stream: &mut TcpStream, n: usize) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0; 8192];
+    while String::from_utf8_lossy(&buf).matches("HTTP/1.1 ").count() < n {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk));
+        let got = read.await.expect("responses timed out").unwrap();
+        assert!(got > 0, "closed early: {}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..got]);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// An idle keep-alive connection gives its hyper buffers back (is parked), then serves
+/// what comes next: a head longer than the few bytes a parked connection reads, split
+/// across writes, with a second request pipelined behind it.
+#[tokio::test]
+async fn a_parked_connection_serves_a_split_head_and_a_pipelined_request() {
+    let up = echo::start().await;
+    let (_dir, bin) = spawn_parking(&up.url(), "");
+    let mut s = TcpStream::connect(bin.addr).await.unwrap();
+    s.write_all(GET).await.unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    bin.log_line(&["connection parked"]).await;
+
+    let padding = "p".repeat(300);
+    let head = format!("GET /after HTTP/1.1\r\nHost: t\r\nX-Padding: {padding}\r\n\r\n");
+    let (start, rest) = head.as_bytes().split_at(100);
+    s.write_all(start).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pipelined = b"GET /pipelined HTTP/1.1\r\nHost: t\r\n\r\n";
+    s.write_all(&[rest, pipelined].concat()).await.unwrap();
+    let replies = read_heads(&mut s, 2).await;
+    assert_eq!(replies.matches("HTTP/1.1 200 OK").count(), 2, "{replies}");
+
+    let seen = up.requests();
+    let targets: Vec<_> = seen.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(targets, ["/x", "/after", "/pipelined"]);
+    assert_eq!(seen[1].header("x-padding"), [padding.as_str()]);
+    // And it goes on serving.
+    s.write_all(GET).await.unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+}
+
+/// Bytes of the next head that arrived with the last request stay with the connection
+/// when it is parked (hyper had read them, not parsed them).
+#[tokio::test]
+async fn a_head_begun_before_parking_is_completed_after_it() {
+    let up = echo::start().await;
+    let (_dir, bin) = spawn_parking(&up.url(), "");
+    let mut s = TcpStream::connect(bin.addr).await.unwrap();
+    s.write_all(&[GET, b"GET /begun HTTP/1.1\r\nHo"].concat())
+        .await
+        .unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    bin.log_line(&["connection parked"]).await;
+    s.write_all(b"st: t\r\n\r\n").await.unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    let targets: Vec<_> = (up.requests().into_iter()).map(|r| r.target).collect();
+    assert_eq!(targets, ["/x", "/begun"]);
+}
+
+#[tokio::test]
+async fn a_parked_connection_is_still_closed_at_idle_timeout() {
+    let up = echo::start().await;
+    let (_dir, bin) = spawn_parking(&up.url(), "idle_timeout = \"3s\"");
+    let mut s = TcpStream::connect(bin.addr).await.unwrap();
+    s.write_all(GET).await.unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    let answered = Instant::now();
+    bin.log_line(&["connection parked"]).await;
+    closed_within(&mut s, Duration::from_secs(6))
+        .await
+        .expect("a parked connection was kept past idle_timeout");
+    let idle = answered.elapsed();
+    assert!(idle >= Duration::from_millis(2700), "{idle:?}");
+    assert!(idle < Duration::from_millis(4500), "{idle:?}");
+}
+
+#[tokio::test]
+async fn shutdown_closes_parked_connections_at_once() {
+    let up = echo::start().await;
+    let (_dir, mut bin) = spawn_parking(&up.url(), "");
+    let mut s = TcpStream::connect(bin.addr).await.unwrap();
+    s.write_all(GET).await.unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    bin.log_line(&["connection parked"]).await;
+    bin.signal("TERM");
+    closed_within(&mut s, Duration::from_secs(3))
+        .await
+        .expect("a parked connection held the drain");
+    assert_eq!(bin.wait_exit(Duration::from_secs(3)), Some(0));
+}
+
+/// An upstream that answers each connection's first request as soon as its head is in,
+/// then reads on: returns its URL and every byte it read.
+async fn early_answering_upstream() -> (String, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut chunk = [0; 4096];
+        let mut answered = false;
+        while let Ok(n @ 1..) = conn.read(&mut chunk).await {
+            let head_in = {
+                let mut seen = sink.lock().unwrap();
+                seen.extend_from_slice(&chunk[..n]);
+                seen.windows(4).any(|w| w == b"\r\n\r\n")
+            };
+            if head_in && !answered {
+                answered = true;
+                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                conn.write_all(ok).await.unwrap();
+            }
+        }
+    });
+    (url, received)
+}
+
+/// A connection is parked only between messages. Here the response is out long before
+/// the request's body ends, and the body's last bytes look like a request: they must
+/// reach the upstream as body, and nothing may answer them.
+#[tokio::test]
+async fn a_request_body_still_arriving_after_its_response_is_never_read_as_a_request() {
+    let (upstream, received) = early_answering_upstream().await;
+    let (_dir, bin) = spawn_parking(&upstream, "");
+    let mut s = TcpStream::connect(bin.addr).await.unwrap();
+    let smuggled = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n";
+    let length = 10 + smuggled.len();
+    let head = format!("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: {length}\r\n\r\n");
+    s.write_all(&[head.as_bytes(), b"0123456789"].concat())
+        .await
+        .unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    // Idle for longer than a connection takes to be parked.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    s.write_all(smuggled).await.unwrap();
+
+    let start = Instant::now();
+    while !(received.lock().unwrap().windows(smuggled.len())).any(|w| w == smuggled) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the body's end never went upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Its exchange complete, the connection closes, with nothing more answered.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest));
+    read.await.expect("the connection stayed open").unwrap();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(!bin.logs().iter().any(|l| l.contains("connection parked")));
 }
 
 // ---------------------------------------------------------------- tokens

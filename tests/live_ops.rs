@@ -278,6 +278,24 @@ Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
     p.stop().await;
 }
 
+/// An idle HTTP/1.1 connection is parked after a second or two (its buffers given
+/// back, tests/limits.rs); behind TLS it is the decrypted stream that waits, and the
+/// next request goes through.
+#[tokio::test]
+async fn a_tls_connection_idle_long_enough_to_be_parked_serves_its_next_request() {
+    let ca = TestCa::new("test CA");
+    let up = echo::start().await;
+    let (p, _certs) = tls_proxy(&ca, &up.url(), "").await;
+    let conn = live::tls_connect(p.addr, &ca, &["http/1.1"]).await;
+    let mut send = Sender::handshake(conn.stream, false).await;
+    assert_eq!(send.get("/public/before", &[]).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = send.get("/public/after", &[]).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(up.last().target, "/public/after");
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn rotated_certificate_files_are_served_to_new_connections_without_dropping_old_ones() {
     let ca = TestCa::new("test CA");

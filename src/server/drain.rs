@@ -71,12 +71,13 @@ pub struct DrainWatcher {
 
 impl DrainWatcher {
     /// Runs `conn` to its end; once the drain begins, `graceful` asks it to finish.
+    /// `conn` is pinned by the caller, so that it is stored once in the connection's
+    /// task rather than once more in this future.
     pub async fn watch<C: Future>(
-        mut self,
-        conn: C,
+        &mut self,
+        mut conn: Pin<&mut C>,
         graceful: impl FnOnce(Pin<&mut C>),
     ) -> C::Output {
-        let mut conn = pin!(conn);
         tokio::select! {
             biased;
             done = conn.as_mut() => return done,
@@ -84,6 +85,11 @@ impl DrainWatcher {
         }
         graceful(conn.as_mut());
         conn.await
+    }
+
+    /// Resolves once the drain has begun.
+    pub async fn draining(&mut self) {
+        let _ = self.draining.wait_for(|d| *d).await;
     }
 }
 
@@ -106,7 +112,7 @@ mod tests {
         let drain = Drain::default();
         let (asked_tx, mut asked_rx) = tokio::sync::mpsc::unbounded_channel();
         for i in 0..3u64 {
-            let watcher = drain.watcher();
+            let mut watcher = drain.watcher();
             let asked_tx = asked_tx.clone();
             tokio::spawn(async move {
                 let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
@@ -117,7 +123,7 @@ mod tests {
                     tokio::time::sleep(Duration::from_millis(20 * i)).await;
                 };
                 watcher
-                    .watch(conn, |_| {
+                    .watch(pin!(conn), |_| {
                         let _ = asked_tx.send(i);
                         if let Some(tx) = finish_tx.take() {
                             let _ = tx.send(());

@@ -63,7 +63,7 @@ enum State {
 #[derive(Debug)]
 struct Tracker {
     state: State,
-    /// The head, chunk-size line or trailer section being read (reused across requests).
+    /// The head, chunk-size line or trailer section being read.
     buf: Vec<u8>,
     heads: u64,
     guard: Arc<FramingGuard>,
@@ -119,12 +119,12 @@ impl Tracker {
         self.state = if self.buf.is_empty() {
             self.on_head(&rest[..end])
         } else {
+            // Split heads are rare (every head after a connection is parked, a head
+            // larger than a read): the buffer is let go rather than kept for the life
+            // of the connection.
             let mut head = std::mem::take(&mut self.buf);
             head.extend_from_slice(&rest[..end]);
-            let next = self.on_head(&head);
-            head.clear();
-            self.buf = head;
-            next
+            self.on_head(&head)
         };
         skip + end
     }

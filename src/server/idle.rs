@@ -18,6 +18,11 @@
 //! on an upgraded connection (a WebSocket tunnel), where traffic either way is the only
 //! sign of life.
 //!
+//! The same timer finds an HTTP/1.1 connection that has had nothing in flight for
+//! `PARK_AFTER` and marks it due to be parked (its buffers given back, see `park`);
+//! [`IdleIo`] then holds what parking needs: the bytes read while parked, and hyper's
+//! shutdown held back from the socket while hyper lets go of it.
+//!
 //! hyper's own HTTP/1.1 head timer is not used: it allocates and registers a timer on
 //! every request, where this one is armed once per connection and moved only earlier.
 
@@ -29,10 +34,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Response, StatusCode};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::config::Limits;
@@ -72,6 +78,8 @@ impl Idle {
             timer: Box::pin(tokio::time::sleep(self.first)),
             limits: self,
             head: None,
+            parked: Bytes::new(),
+            unflushed: false,
         };
         (
             TokioIo::new(io),
@@ -95,6 +103,11 @@ struct Activity {
     requests: AtomicU64,
     /// Upgraded to a tunnel: bytes are activity from now on.
     tunnel: AtomicBool,
+    /// Idle long enough to be parked (see `park`); stays set while parked.
+    park_due: AtomicBool,
+    /// hyper is being asked to let go of the connection: its shutdown must not reach
+    /// the socket.
+    hold_shutdown: AtomicBool,
 }
 
 impl Activity {
@@ -105,6 +118,8 @@ impl Activity {
             idle_since_ms: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             tunnel: AtomicBool::new(false),
+            park_due: AtomicBool::new(false),
+            hold_shutdown: AtomicBool::new(false),
         }
     }
 
@@ -147,24 +162,47 @@ pub(super) struct IdleIo<T> {
     /// been incomplete (read from the clock only once a read finds it so: a head that
     /// arrives whole costs no clock read).
     head: Option<(u64, Option<Instant>)>,
+    /// Bytes read while the connection was parked, for the next hyper connection.
+    parked: Bytes,
+    /// Written since the last flush: hyper flushes the socket only once its own write
+    /// buffer is empty, so a connection whose last write was not flushed yet is not idle.
+    unflushed: bool,
 }
 
 impl<T> IdleIo<T> {
     /// True once the idle deadline has passed; otherwise makes sure the timer wakes the
-    /// connection task by then. The timer is only ever moved earlier: a deadline pushed
-    /// back by activity is found when the old one fires, which spares a timer reset
-    /// per request.
+    /// connection task by then, or by the time it is due to be parked. The timer is
+    /// only ever moved earlier: a deadline pushed back by activity is found when the
+    /// old one fires, which spares a timer reset per request.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        let a = &self.activity;
         let fired = self.timer.is_elapsed();
-        let target = if a.busy.load(Ordering::Acquire) > 0 {
-            // Busy connections are never idle: look again later.
-            fired.then(|| Instant::now() + self.limits.idle / 2)
-        } else {
-            let target = self.deadline();
-            if fired && Instant::now() >= target {
-                return true;
+        let target = if self.activity.busy.load(Ordering::Acquire) > 0 {
+            // Busy connections are never idle: look again later. An HTTP/1.1 one soon:
+            // hyper reads nothing once its last response is out, so the timer is what
+            // finds it idle and parks it, no later than two `PARK_AFTER`s after that.
+            if fired {
+                let again = match self.limits.head {
+                    Some(_) => PARK_AFTER,
+                    None => self.limits.idle / 2,
+                };
+                Some(Instant::now() + again)
+            } else {
+                self.park_at().filter(|at| *at < self.timer.deadline())
             }
+        } else {
+            let close = self.deadline();
+            let mut park = self.park_at();
+            if fired {
+                let now = Instant::now();
+                if now >= close {
+                    return true;
+                }
+                if park.is_some_and(|at| now >= at) {
+                    self.activity.park_due.store(true, Ordering::Release);
+                    park = None;
+                }
+            }
+            let target = park.map_or(close, |at| at.min(close));
             (fired || target < self.timer.deadline()).then_some(target)
         };
         if let Some(target) = target {
@@ -173,6 +211,21 @@ impl<T> IdleIo<T> {
         // Registers the waker; a deadline that has just passed is seen on the next poll.
         let _ = self.timer.as_mut().poll(cx);
         false
+    }
+
+    /// When an idle HTTP/1.1 connection is due to be parked: `PARK_AFTER` from its last
+    /// response, once that response is flushed, unless the next head has begun (or it is
+    /// a tunnel, or already due).
+    fn park_at(&self) -> Option<Instant> {
+        let a = &self.activity;
+        let requests = a.requests.load(Ordering::Acquire);
+        let parkable = self.limits.head.is_some()
+            && requests > 0
+            && !self.unflushed
+            && self.head.is_none_or(|(after, _)| after != requests)
+            && !a.tunnel.load(Ordering::Relaxed)
+            && !a.park_due.load(Ordering::Acquire);
+        parkable.then(|| a.idle_since() + PARK_AFTER)
     }
 
     /// When a connection with no request in flight is closed.
@@ -207,10 +260,45 @@ impl<T> IdleIo<T> {
         }
     }
 
-    fn on_write(&self, n: usize) {
-        if n > 0 && self.activity.tunnel.load(Ordering::Relaxed) {
-            self.activity.touch();
+    fn on_write(&mut self, n: usize) {
+        if n > 0 {
+            self.unflushed = true;
+            if self.activity.tunnel.load(Ordering::Relaxed) {
+                self.activity.touch();
+            }
         }
+    }
+}
+
+impl<T: AsyncRead + Unpin> IdleIo<T> {
+    /// Takes back a connection hyper let go of while parking it, with `unread`: what
+    /// hyper had read but not parsed. True when that holds bytes, for the next hyper
+    /// connection to read at once. (An empty `unread` still holds hyper's read buffer:
+    /// it is dropped here, not kept while parked.)
+    pub(super) fn unpark(&mut self, unread: Bytes) -> bool {
+        if !unread.is_empty() {
+            self.parked = if self.parked.is_empty() {
+                unread
+            } else {
+                Bytes::from([&unread[..], &self.parked[..]].concat())
+            };
+        }
+        !self.parked.is_empty()
+    }
+
+    /// Waits while parked for the client's next bytes; false if it closed instead (an
+    /// error past the idle deadline).
+    pub(super) async fn next_bytes(&mut self) -> io::Result<bool> {
+        // A few bytes tell that the client is back; hyper reads the rest itself.
+        let mut first = [0; 64];
+        let n = self.read(&mut first).await?;
+        self.parked = Bytes::copy_from_slice(&first[..n]);
+        Ok(n > 0)
+    }
+
+    /// Serving again: the next idle spell may park the connection again.
+    pub(super) fn resumed(&self) {
+        self.activity.park_due.store(false, Ordering::Release);
     }
 }
 
@@ -221,6 +309,19 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.activity.hold_shutdown.load(Ordering::Relaxed) {
+            // hyper is reading: it was not between messages (see `park`).
+            this.activity.hold_shutdown.store(false, Ordering::Release);
+        }
+        if !this.parked.is_empty() {
+            // Already counted when read. Once all taken, the buffer is let go.
+            let n = this.parked.len().min(buf.remaining());
+            buf.put_slice(&this.parked.split_to(n));
+            if this.parked.is_empty() {
+                this.parked = Bytes::new();
+            }
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Pending if this.expired(cx) => Poll::Ready(Err(io::Error::new(
@@ -268,11 +369,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = flushed {
+            this.unflushed = false;
+        }
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.activity.hold_shutdown.load(Ordering::Acquire) {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
 
@@ -282,6 +392,38 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
 pub(super) struct IdleService<S> {
     inner: S,
     activity: Arc<Activity>,
+}
+
+impl<S> IdleService<S> {
+    /// The handle that parks this connection.
+    pub(super) fn parking(&self) -> Parking {
+        Parking(self.activity.clone())
+    }
+}
+
+/// How long an HTTP/1.1 connection stays idle before it is parked.
+const PARK_AFTER: Duration = Duration::from_secs(1);
+
+/// Parking, seen from the loop that serves a connection (`park`).
+#[derive(Debug, Clone)]
+pub(super) struct Parking(Arc<Activity>);
+
+impl Parking {
+    /// The connection has been idle for `PARK_AFTER`.
+    pub(super) fn due(&self) -> bool {
+        self.0.park_due.load(Ordering::Acquire)
+    }
+
+    /// While set, hyper's shutdown of the connection does not reach the socket; a
+    /// read from it clears the hold (hyper between messages does not read).
+    pub(super) fn hold_shutdown(&self, hold: bool) {
+        self.0.hold_shutdown.store(hold, Ordering::Release);
+    }
+
+    /// The hold is still on: nothing was read since it was set.
+    pub(super) fn holding(&self) -> bool {
+        self.0.hold_shutdown.load(Ordering::Acquire)
+    }
 }
 
 impl<S, R, B> hyper::service::Service<R> for IdleService<S>

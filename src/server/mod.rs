@@ -7,6 +7,7 @@ mod drain;
 mod framing;
 mod idle;
 mod lifecycle;
+mod park;
 pub mod tls;
 
 pub use lifecycle::Lifecycle;
@@ -191,7 +192,7 @@ impl Conn {
     /// Serves HTTP/2 when `h2` is set, else HTTP/1.1, until the connection ends or the
     /// drain closes it. The smuggling guard reads the plaintext, so it works the same
     /// behind TLS.
-    async fn serve<IO>(self, io: IO, h2: bool, watcher: DrainWatcher)
+    async fn serve<IO>(self, io: IO, h2: bool, mut watcher: DrainWatcher)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -224,11 +225,14 @@ impl Conn {
         let (io, service) = idle.wrap(io, service);
         let ended = if h2 {
             // Boxed: an HTTP/2 connection's state is several times an HTTP/1.1 one's.
-            let conn = protocols.h2.serve_connection(io, service);
-            Box::pin(watcher.watch(conn, |c| c.graceful_shutdown())).await
+            let mut conn = Box::pin(protocols.h2.serve_connection(io, service));
+            watcher
+                .watch(conn.as_mut(), |c| c.graceful_shutdown())
+                .await
         } else {
+            let parking = service.parking();
             let conn = protocols.h1.serve_connection(io, service).with_upgrades();
-            watcher.watch(conn, |c| c.graceful_shutdown()).await
+            park::serve_h1(&protocols.h1, conn, parking, &mut watcher).await
         };
         if let Err(e) = ended {
             if e.is_parse_too_large() {

@@ -87,6 +87,25 @@ impl Binary {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Waits (bounded) for a log line containing every one of `needles`; returns it.
+    pub async fn log_line(&self, needles: &[&str]) -> String {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let logs = self.logs();
+            if let Some(line) = logs
+                .into_iter()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+            {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "no log line with {needles:?}; logs:\n{}",
+            self.logs().join("\n")
+        );
+    }
+
     /// Sends a signal to the child by its PID (only processes this test started).
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
