@@ -265,6 +265,30 @@ fn spawn_parking(upstream: &str, limits: &str) -> (tempfile::TempDir, Binary) {
     (dir, bin)
 }
 
+/// A proxy (the real binary) in front of an echo upstream, and a connection to it that
+/// has sent `first`, been answered, and then been parked.
+struct Parked {
+    up: echo::Echo,
+    bin: Binary,
+    conn: TcpStream,
+    _dir: tempfile::TempDir,
+}
+
+async fn parked(limits: &str, first: &[u8]) -> Parked {
+    let up = echo::start().await;
+    let (_dir, bin) = spawn_parking(&up.url(), limits);
+    let mut conn = TcpStream::connect(bin.addr).await.unwrap();
+    conn.write_all(first).await.unwrap();
+    assert!(read_response(&mut conn).await.starts_with("HTTP/1.1 200"));
+    bin.log_line(&["connection parked"]).await;
+    Parked {
+        up,
+        bin,
+        conn,
+        _dir,
+    }
+}
+
 /// Reads until `n` response heads have arrived (bounded); returns the text.
 async fn read_heads(stream: &mut TcpStream, n: usize) -> String {
     let mut buf = Vec::new();
@@ -283,13 +307,12 @@ async fn read_heads(stream: &mut TcpStream, n: usize) -> String {
 /// across writes, with a second request pipelined behind it.
 #[tokio::test]
 async fn a_parked_connection_serves_a_split_head_and_a_pipelined_request() {
-    let up = echo::start().await;
-    let (_dir, bin) = spawn_parking(&up.url(), "");
-    let mut s = TcpStream::connect(bin.addr).await.unwrap();
-    s.write_all(GET).await.unwrap();
-    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
-    bin.log_line(&["connection parked"]).await;
-
+    let Parked {
+        up,
+        conn: mut s,
+        bin: _bin,
+        _dir,
+    } = parked("", GET).await;
     let padding = "p".repeat(300);
     let head = format!("GET /after HTTP/1.1\r\nHost: t\r\nX-Padding: {padding}\r\n\r\n");
     let (start, rest) = head.as_bytes().split_at(100);
@@ -313,14 +336,13 @@ async fn a_parked_connection_serves_a_split_head_and_a_pipelined_request() {
 /// when it is parked (hyper had read them, not parsed them).
 #[tokio::test]
 async fn a_head_begun_before_parking_is_completed_after_it() {
-    let up = echo::start().await;
-    let (_dir, bin) = spawn_parking(&up.url(), "");
-    let mut s = TcpStream::connect(bin.addr).await.unwrap();
-    s.write_all(&[GET, b"GET /begun HTTP/1.1\r\nHo"].concat())
-        .await
-        .unwrap();
-    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
-    bin.log_line(&["connection parked"]).await;
+    let begun = [GET, b"GET /begun HTTP/1.1\r\nHo"].concat();
+    let Parked {
+        up,
+        conn: mut s,
+        bin: _bin,
+        _dir,
+    } = parked("", &begun).await;
     s.write_all(b"st: t\r\n\r\n").await.unwrap();
     assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
     let targets: Vec<_> = (up.requests().into_iter()).map(|r| r.target).collect();
@@ -329,34 +351,25 @@ async fn a_head_begun_before_parking_is_completed_after_it() {
 
 #[tokio::test]
 async fn a_parked_connection_is_still_closed_at_idle_timeout() {
-    let up = echo::start().await;
-    let (_dir, bin) = spawn_parking(&up.url(), "idle_timeout = \"3s\"");
-    let mut s = TcpStream::connect(bin.addr).await.unwrap();
-    s.write_all(GET).await.unwrap();
-    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
-    let answered = Instant::now();
-    bin.log_line(&["connection parked"]).await;
-    closed_within(&mut s, Duration::from_secs(6))
+    let start = Instant::now();
+    let mut p = parked("idle_timeout = \"3s\"", GET).await;
+    closed_within(&mut p.conn, Duration::from_secs(6))
         .await
         .expect("a parked connection was kept past idle_timeout");
-    let idle = answered.elapsed();
-    assert!(idle >= Duration::from_millis(2700), "{idle:?}");
+    // From before the request: at least idle_timeout after its answer.
+    let idle = start.elapsed();
+    assert!(idle >= Duration::from_millis(2900), "{idle:?}");
     assert!(idle < Duration::from_millis(4500), "{idle:?}");
 }
 
 #[tokio::test]
 async fn shutdown_closes_parked_connections_at_once() {
-    let up = echo::start().await;
-    let (_dir, mut bin) = spawn_parking(&up.url(), "");
-    let mut s = TcpStream::connect(bin.addr).await.unwrap();
-    s.write_all(GET).await.unwrap();
-    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
-    bin.log_line(&["connection parked"]).await;
-    bin.signal("TERM");
-    closed_within(&mut s, Duration::from_secs(3))
+    let mut p = parked("", GET).await;
+    p.bin.signal("TERM");
+    closed_within(&mut p.conn, Duration::from_secs(3))
         .await
         .expect("a parked connection held the drain");
-    assert_eq!(bin.wait_exit(Duration::from_secs(3)), Some(0));
+    assert_eq!(p.bin.wait_exit(Duration::from_secs(3)), Some(0));
 }
 
 /// An upstream that answers each connection's first request as soon as its head is in,

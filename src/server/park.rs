@@ -56,8 +56,8 @@ where
     };
     async move {
         loop {
-            let parked = Pin::new(&mut parkable);
-            if let Served::Ended(result) = watcher.watch(parked, Parkable::graceful_shutdown).await
+            let serving = Pin::new(&mut parkable);
+            if let Served::Ended(result) = watcher.watch(serving, Parkable::graceful_shutdown).await
             {
                 return result;
             }
@@ -130,7 +130,12 @@ struct Parkable<C> {
     refused: bool,
 }
 
-impl<I, S, B> Parkable<UpgradeableConnection<I, S>>
+/// hyper's HTTP/1.1 server connection, as `Parkable` drives it.
+trait H1Connection: Future<Output = hyper::Result<()>> + Unpin {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> H1Connection for UpgradeableConnection<I, S>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     S: HttpService<Incoming, ResBody = B> + Unpin,
@@ -139,6 +144,12 @@ where
     B: Body + 'static,
     B::Error: Into<BoxError>,
 {
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        UpgradeableConnection::graceful_shutdown(self);
+    }
+}
+
+impl<C: H1Connection> Parkable<C> {
     fn graceful_shutdown(mut self: Pin<&mut Self>) {
         if let Some(conn) = self.conn.as_mut() {
             Pin::new(conn).graceful_shutdown();
@@ -146,15 +157,7 @@ where
     }
 }
 
-impl<I, S, B> Future for Parkable<UpgradeableConnection<I, S>>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: HttpService<Incoming, ResBody = B> + Unpin,
-    S::Future: Unpin,
-    S::Error: Into<BoxError>,
-    B: Body + 'static,
-    B::Error: Into<BoxError>,
-{
+impl<C: H1Connection> Future for Parkable<C> {
     type Output = Served;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Served> {
