@@ -362,6 +362,19 @@ async fn a_parked_connection_is_still_closed_at_idle_timeout() {
     assert!(idle < Duration::from_millis(4500), "{idle:?}");
 }
 
+/// A parked connection's next head is held to header_timeout like any other: the
+/// bytes that wake it start the clock.
+#[tokio::test]
+async fn slowloris_head_on_a_parked_connection_is_dropped() {
+    let mut p = parked("header_timeout = \"1s\"\nidle_timeout = \"30s\"", GET).await;
+    p.conn.write_all(b"GET /y HTTP/1.1\r\n").await.unwrap();
+    let took = drip_until_dropped(&mut p.conn)
+        .await
+        .expect("a head dripped for 5 s after parking was never dropped");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(p.up.requests().len(), 1);
+}
+
 #[tokio::test]
 async fn shutdown_closes_parked_connections_at_once() {
     let mut p = parked("", GET).await;
