@@ -223,6 +223,25 @@ fn env_overrides_reach_array_entries() {
     );
     let (code, err) = check(&[("COGNIGATE_ROUTES__1__AUTH", "public")]);
     assert_eq!(code, Some(0), "{err}");
+
+    // An entry past the end would leave empty ones before it: named, with the count.
+    let routes = VALID.matches("[[routes]]").count();
+    let past = format!("COGNIGATE_ROUTES__{}__AUTH", routes + 3);
+    let (code, err) = check(&[(past.as_str(), "public")]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(&format!("routes[{}]: {past} names entry", routes + 3))
+            && err.contains(&format!("or add routes[{routes}]")),
+        "{err}"
+    );
+    // The next entry may be added: it is then validated like one from the file.
+    let next = format!("COGNIGATE_ROUTES__{routes}__AUTH");
+    let (code, err) = check(&[(next.as_str(), "public")]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(&format!("routes[{routes}].path: required")),
+        "{err}"
+    );
 }
 
 #[test]

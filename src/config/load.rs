@@ -67,6 +67,13 @@ pub fn load_with_env(
                 .separator("__")
                 .source(Some(overrides.into_iter().collect())),
         );
+    let gaps = array_gaps(path, format, &in_arrays);
+    if !gaps.is_empty() {
+        return Err(LoadError {
+            file: path.to_owned(),
+            problems: gaps,
+        });
+    }
     // The environment source would replace a whole array with a map; an entry's key is
     // set in place instead (`COGNIGATE_ISSUERS__0__USER_POOL_ID`: issuers[0].user_pool_id).
     for (var, value) in in_arrays {
@@ -116,6 +123,65 @@ fn array_key(var: &str) -> Option<String> {
         }
     }
     indexed.then_some(key)
+}
+
+/// An override may set an entry the file has, or add the next one; a higher index would
+/// leave empty entries before it, which the config crate reports only as "invalid type:
+/// unit value" at the first of them. Names the variable and the file's entries
+/// instead. (A file that does not parse is left to the build that follows to report.)
+fn array_gaps(path: &Path, format: FileFormat, in_arrays: &[EnvVar]) -> Vec<Problem> {
+    let Ok(file) = config::Config::builder()
+        .add_source(File::from(path).format(format).required(true))
+        .build()
+    else {
+        return Vec::new();
+    };
+    // Every (array, index) an override names, e.g. ("routes", 2) and
+    // ("routes[2].groups_any", 1) for `routes[2].groups_any[1]`.
+    let named: Vec<(String, usize, &str)> = in_arrays
+        .iter()
+        .flat_map(|(var, _)| {
+            let key = array_key(var).unwrap_or_default();
+            indexed_arrays(&key)
+                .into_iter()
+                .map(move |(array, index)| (array, index, var.as_str()))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for (array, index, var) in &named {
+        let len = file.get_array(array).map(|a| a.len()).unwrap_or(0);
+        let filled = |i: usize| named.iter().any(|(a, j, _)| a == array && *j == i);
+        let entry = format!("{array}[{index}]");
+        if *index > len
+            && !(len..*index).all(filled)
+            && !problems.iter().any(|p: &Problem| p.path == entry)
+        {
+            problems.push(Problem {
+                path: entry,
+                message: format!(
+                    "{var} names entry {index}, but the file has {}: an environment \
+                     variable can change an existing entry or add {array}[{len}]",
+                    match len {
+                        0 => "none".to_owned(),
+                        1 => "one (0)".to_owned(),
+                        n => format!("{n} (0 to {})", n - 1),
+                    }
+                ),
+            });
+        }
+    }
+    problems
+}
+
+/// The arrays a key path indexes, with the index: `a[2].b[1]` -> (`a`, 2), (`a[2].b`, 1).
+fn indexed_arrays(key: &str) -> Vec<(String, usize)> {
+    key.match_indices('[')
+        .filter_map(|(open, _)| {
+            let close = open + key[open..].find(']')?;
+            let index = key[open + 1..close].parse().ok()?;
+            Some((key[..open].to_owned(), index))
+        })
+        .collect()
 }
 
 /// `routes[1].grups_any`, as validation writes key paths.
@@ -175,7 +241,7 @@ fn one_line(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::array_key;
+    use super::{array_key, indexed_arrays};
 
     #[test]
     fn environment_keys_of_array_entries_are_indexed_paths() {
@@ -190,5 +256,17 @@ mod tests {
         );
         assert_eq!(key("COGNIGATE_UPSTREAM__URL"), None);
         assert_eq!(key("COGNIGATE_LIMITS__MAX_CONNECTIONS"), None);
+    }
+
+    #[test]
+    fn an_override_key_names_each_array_it_indexes() {
+        assert_eq!(
+            indexed_arrays("routes[12].groups_any[1]"),
+            vec![
+                ("routes".to_owned(), 12),
+                ("routes[12].groups_any".to_owned(), 1)
+            ]
+        );
+        assert_eq!(indexed_arrays("upstream.url"), vec![]);
     }
 }
