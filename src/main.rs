@@ -18,7 +18,8 @@ use std::time::Duration;
 /// `background_threads` feature) and dirty pages purged after 1 s
 /// (`.cargo/config.toml`): otherwise pages are returned only on later allocator
 /// calls, so the buffers of connections parked when traffic stops (`server::park`)
-/// would stay resident until traffic resumes.
+/// would stay resident until traffic resumes. Its thread cache is also set larger
+/// there, for hyper's per-request read buffers.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
