@@ -7,6 +7,8 @@
 #   same       a required route, one valid token on every request (verified-token cache)
 #   rotate     10,000 distinct valid tokens, rotated per request
 #   nocache    one token, [token] cache_size = 0 (an RS256 verify on every request)
+#   baseline   not cognigate: examples/hyper_baseline.rs, hyper's server and client
+#              alone (`WORKLOADS="baseline public same"`), what cognigate adds to hyper
 # Pinning: wrk + nginx on CPU 0, cognigate on CPU 1 (override LOAD_CPU / PROXY_CPU).
 #
 #   bash benches/load.sh              # DURATION=10 CONNS=64 TOKENS=10000 by default
@@ -86,6 +88,19 @@ TOML
 
 stop_proxy() { kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; }
 
+start_baseline() {
+  local bin=$PWD/target/release/examples/hyper_baseline
+  [ -x "$bin" ] || cargo build --release --quiet --example hyper_baseline
+  taskset -c "$PROXY_CPU" "$bin" "127.0.0.1:$PROXY" "127.0.0.1:$BACKEND" &
+  PROXY_PID=$!
+  PIDS+=($PROXY_PID)
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$PROXY/" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  echo "hyper_baseline did not answer" >&2; exit 1
+}
+
 ticks() { awk '{print $14 + $15}' "/proc/$PROXY_PID/stat"; }
 uticks() { awk '{print $14}' "/proc/$PROXY_PID/stat"; }
 
@@ -129,5 +144,6 @@ for w in $WORKLOADS; do
     same)    config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run same 1 /api/x; stop_proxy ;;
     rotate)  config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run rotate "$TOKENS" /api/x; stop_proxy ;;
     nocache) config 0; start_proxy "$ADMIN" "$PROXY_CPU"; run nocache 1 /api/x; stop_proxy ;;
+    baseline) start_baseline; run baseline 1 /public/x; stop_proxy ;;
   esac
 done
