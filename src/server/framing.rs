@@ -154,6 +154,9 @@ impl Tracker {
     fn on_head(&mut self, head: &[u8]) -> State {
         let index = self.heads;
         self.heads += 1;
+        if !may_frame(head) {
+            return State::Head;
+        }
         let mut headers = [httparse::EMPTY_HEADER; 128];
         let mut req = httparse::Request::new(&mut headers);
         if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) {
@@ -175,6 +178,26 @@ impl Tracker {
             (false, false, None) => State::Head,
         }
     }
+}
+
+/// Header lines that can change how the tracker follows a message.
+const FRAMING_NAMES: [&[u8]; 3] = [b"content-length", b"transfer-encoding", b"upgrade"];
+
+/// Whether `head` may say anything about framing: a CONNECT, or a line starting (in
+/// any case) with one of [`FRAMING_NAMES`]. Most heads do not, and the full parse is
+/// then skipped: without those headers a request has no body (RFC 9112 §6.3) and
+/// nothing is ambiguous. A header name always starts its line (a folded or indented
+/// line is a parse error, to httparse and so to hyper), and a head hyper cannot parse
+/// gets a 400 and the connection closed, so skipping the parse loses nothing.
+fn may_frame(head: &[u8]) -> bool {
+    head.starts_with(b"CONNECT")
+        || memchr::memchr_iter(b'\n', head).any(|i| {
+            let line = &head[i + 1..];
+            FRAMING_NAMES.iter().any(|name| {
+                line.get(..name.len())
+                    .is_some_and(|start| start.eq_ignore_ascii_case(name))
+            })
+        })
 }
 
 /// What a request head says about its body.
@@ -371,6 +394,34 @@ mod tests {
             body.len()
         );
         assert_eq!(flags(&wire, 3, 2), [false, false]);
+    }
+
+    #[test]
+    fn heads_naming_framing_headers_in_any_case_are_parsed() {
+        for head in [
+            "POST / HTTP/1.1\r\nHost: a\r\nCONTENT-LENGTH: 5\r\n\r\n",
+            "POST / HTTP/1.1\nhost: a\ntransfer-Encoding: chunked\n\n",
+            "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+            "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+        ] {
+            assert!(may_frame(head.as_bytes()), "{head:?}");
+        }
+        // The name inside a value, or on the request line, frames nothing.
+        for head in [
+            PLAIN,
+            "GET /content-length HTTP/1.1\r\nX-Note: Transfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert!(!may_frame(head.as_bytes()), "{head:?}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_framing_in_upper_case_after_plain_heads_is_flagged() {
+        let bad = "POST / HTTP/1.1\r\nHOST: a\r\nTRANSFER-ENCODING: chunked\r\nCONTENT-LENGTH: 5\r\n\r\n0\r\n\r\n";
+        for step in [1, 4096] {
+            let wire = format!("{PLAIN}{PLAIN}{bad}");
+            assert_eq!(flags(&wire, step, 3), [false, false, true], "step {step}");
+        }
     }
 
     #[test]
