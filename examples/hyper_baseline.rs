@@ -9,9 +9,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use http::HeaderValue;
+use hyper::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -55,8 +55,7 @@ async fn forward(client: TcpStream, upstream: &str) -> Result<(), Box<dyn std::e
             "x-request-id",
             HeaderValue::from_static("0a1b2c3d-0000-4000"),
         );
-        let response = sender.borrow_mut().send_request(req);
-        async move { response.await.map(|r: Response<Incoming>| r) }
+        sender.borrow_mut().send_request(req)
     });
     hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(client), service)
