@@ -44,9 +44,14 @@ start_proxy() {
   RUST_LOG=${RUST_LOG:-warn} "${pin[@]}" "$BIN" run --config "$RUN/cognigate.toml" 2>"$RUN/proxy.log" &
   PROXY_PID=$!
   PIDS+=($PROXY_PID)
+  wait_ready "http://127.0.0.1:$admin/readyz" || { echo "cognigate did not become ready" >&2; cat "$RUN/proxy.log" >&2; exit 1; }
+}
+
+# wait_ready URL: succeeds once URL answers 2xx, fails after 10 s.
+wait_ready() {
   for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$admin/readyz" >/dev/null 2>&1 && return
+    curl -fs "$1" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  echo "cognigate did not become ready" >&2; cat "$RUN/proxy.log" >&2; exit 1
+  return 1
 }

@@ -94,11 +94,7 @@ start_baseline() {
   taskset -c "$PROXY_CPU" "$bin" "127.0.0.1:$PROXY" "127.0.0.1:$BACKEND" &
   PROXY_PID=$!
   PIDS+=($PROXY_PID)
-  for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$PROXY/" >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  echo "hyper_baseline did not answer" >&2; exit 1
+  wait_ready "http://127.0.0.1:$PROXY/" || { echo "hyper_baseline did not answer" >&2; exit 1; }
 }
 
 ticks() { awk '{print $14 + $15}' "/proc/$PROXY_PID/stat"; }
