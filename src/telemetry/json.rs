@@ -6,12 +6,13 @@
 //! `timestamp`, `level`, the fields in order (`message` among them), `target`, and
 //! `spans` (root first, each with its fields and `name`) when the event is in any.
 
+use super::timestamp::Rfc3339Micros;
 use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -53,7 +54,7 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         writer.write_str("{\"timestamp\":\"")?;
-        SystemTime.format_time(&mut writer)?;
+        Rfc3339Micros.format_time(&mut writer)?;
         writer.write_str("\",\"level\":\"")?;
         writer.write_str(meta.level().as_str())?;
         writer.write_char('"')?;
@@ -132,7 +133,7 @@ impl Visit for Visitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         // JSON has no NaN or infinity.
         self.pair(field, |w| match value.is_finite() {
-            true => write!(w, "{value:?}"),
+            true => super::fields::write_f64(w, value),
             false => w.write_str("null"),
         });
     }

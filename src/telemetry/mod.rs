@@ -8,6 +8,7 @@ mod captured;
 mod fields;
 mod json;
 pub mod metrics;
+mod timestamp;
 
 pub use metrics::Metrics;
 
@@ -27,6 +28,7 @@ pub fn init_logging() -> batch::FlushGuard {
     let json = std::env::var("COGNIGATE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_timer(timestamp::Rfc3339Micros)
         .with_writer(writer);
     let result = if json {
         builder
