@@ -152,7 +152,7 @@ impl IdentityHeaders {
         put(headers, &n.token_use, Some(claims.token_use.as_str()));
         put(headers, &n.issuer, Some(issuer_name));
         if self.claims_header {
-            put(headers, &n.claims, Some(claims.payload_b64()));
+            headers.insert(n.claims.clone(), claims.payload_b64().clone());
         }
         for (claim, name, _) in &self.claim_headers {
             if let Some(value) = claims.claim_text(claim) {

@@ -15,6 +15,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TokenUse;
+use http::HeaderValue;
 
 /// Why a token whose claims [`Claims::parse`] refused is invalid.
 pub const UNREADABLE_CLAIMS: &str =
@@ -50,6 +51,10 @@ impl Visitor<'_> for NumericDateVisitor {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumericDate, E> {
         Ok(NumericDate(v))
     }
+}
+
+fn no_payload() -> HeaderValue {
+    HeaderValue::from_static("")
 }
 
 /// The verified claims of a Cognito access or id token.
@@ -98,9 +103,11 @@ pub struct Claims {
     pub scope: Option<String>,
     /// Token id.
     pub jti: Option<String>,
-    /// The token's payload segment as received.
-    #[serde(skip)]
-    payload_b64: Box<str>,
+    /// The token's payload segment as received, as the `X-Auth-Claims` value: made a
+    /// header value (checked and copied) once with the claims, not on every request
+    /// that forwards a cached token (~500 bytes).
+    #[serde(skip, default = "no_payload")]
+    payload_b64: HeaderValue,
     /// The app client the token was accepted for (see [`Claims::accept_client`]).
     #[serde(skip)]
     client: Option<String>,
@@ -111,7 +118,7 @@ impl Claims {
     pub(crate) fn parse(payload: &[u8], payload_b64: &str) -> Result<Claims, serde_json::Error> {
         serde_json::from_slice::<UniqueKeys>(payload)?;
         let mut claims: Claims = serde_json::from_slice(payload)?;
-        claims.payload_b64 = payload_b64.into();
+        claims.payload_b64 = HeaderValue::from_str(payload_b64).map_err(de::Error::custom)?;
         if let Some(why) = claims.unforwardable() {
             return Err(de::Error::custom(why));
         }
@@ -194,7 +201,7 @@ impl Claims {
     /// The `X-Auth-Claims` value: the verified payload, base64url without padding, exactly
     /// as the token carried it (the decoder accepts only canonical unpadded base64url, so
     /// this is the encoding of the verified JSON bytes).
-    pub fn payload_b64(&self) -> &str {
+    pub fn payload_b64(&self) -> &HeaderValue {
         &self.payload_b64
     }
 
@@ -205,7 +212,7 @@ impl Claims {
     pub fn claim_text(&self, name: &str) -> Option<String> {
         use base64::Engine;
         let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&*self.payload_b64)
+            .decode(self.payload_b64.as_bytes())
             .ok()?;
         let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&json).ok()?;
         scalar_text(map.get(name)?).or_else(|| match map.get(name)? {
