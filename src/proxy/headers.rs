@@ -59,13 +59,18 @@ pub fn check_host(version: Version, headers: &HeaderMap) -> Result<(), Refusal> 
 }
 
 /// Removes hop-by-hop headers and every header the `Connection` header names. Most
-/// messages carry none, or only `Connection`, so the names present are checked rather
-/// than every hop-by-hop name removed (a hash lookup each). On a request
-/// (`request_te`), a client that accepts trailers (`TE: trailers`) still says so to
-/// the upstream: servers send response trailers only then (gRPC requires it).
+/// messages carry none, or only `Connection` (nginx sends `Connection: keep-alive` with
+/// every response), so one pass over the names finds those present and only they are
+/// removed (each removal is a hash lookup). On a request (`request_te`), a client that
+/// accepts trailers (`TE: trailers`) still says so to the upstream: servers send
+/// response trailers only then (gRPC requires it).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, request_te: bool) {
-    // `Connection` is one of them: without any, there is nothing to do.
-    if !headers.keys().any(is_hop_by_hop) {
+    // A bit per `HOP_BY_HOP` entry (`Connection` first).
+    let present = headers
+        .keys()
+        .filter_map(|name| HOP_BY_HOP.iter().position(|h| h == name))
+        .fold(0u8, |set, i| set | 1 << i);
+    if present == 0 {
         return;
     }
     // Read before `Connection: TE` (which RFC 9110 §10.1.4 asks of TE's sender) goes.
@@ -73,23 +78,23 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, request_te: bool) {
     // Each value is cloned (a reference count) so the names it lists can be removed
     // while it is read; `remove(&str)` parses on the stack. No allocation.
     let mut i = 0;
-    while let Some(value) = headers.get_all(CONNECTION).iter().nth(i).cloned() {
+    while present & 1 != 0
+        && let Some(value) = headers.get_all(CONNECTION).iter().nth(i).cloned()
+    {
         i += 1;
         let Ok(text) = value.to_str() else { continue };
         for name in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             headers.remove(name);
         }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & 1 << i != 0 {
+            headers.remove(name);
+        }
     }
     if trailers {
         headers.insert(TE, HeaderValue::from_static("trailers"));
     }
-}
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name)
 }
 
 /// `TE` holds the `trailers` token (RFC 9110 §10.1.4).
@@ -220,6 +225,24 @@ mod tests {
         h.insert("accept", HeaderValue::from_static("*/*"));
         remove_hop_by_hop(&mut h, false);
         assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"]);
+    }
+
+    #[test]
+    fn every_hop_by_hop_header_is_removed_with_or_without_connection() {
+        for connection in [None, Some("keep-alive")] {
+            for (i, name) in HOP_BY_HOP.iter().enumerate() {
+                let mut h = HeaderMap::new();
+                h.insert("accept", HeaderValue::from_static("*/*"));
+                h.insert(name, HeaderValue::from_static("x"));
+                h.append(&HOP_BY_HOP[(i + 3) % HOP_BY_HOP.len()], HeaderValue::from_static("y"));
+                if let Some(value) = connection {
+                    h.append(CONNECTION, HeaderValue::from_static(value));
+                }
+                remove_hop_by_hop(&mut h, false);
+                let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+                assert_eq!(left, ["accept"], "{name} with Connection {connection:?}");
+            }
+        }
     }
 
     #[test]
