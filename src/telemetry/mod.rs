@@ -8,6 +8,7 @@ mod captured;
 mod fields;
 mod json;
 pub mod metrics;
+mod plain;
 mod timestamp;
 
 pub use metrics::Metrics;
@@ -35,10 +36,15 @@ pub fn init_logging() -> batch::FlushGuard {
             .event_format(json::JsonLines)
             .fmt_fields(json::JsonFields)
             .try_init()
-    } else {
+    } else if std::io::stderr().is_terminal() {
         builder
             .fmt_fields(fields::PlainFields)
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(true)
+            .try_init()
+    } else {
+        builder
+            .event_format(plain::PlainLines)
+            .fmt_fields(fields::PlainFields)
             .try_init()
     };
     // A second init (tests, or an embedding program) keeps the first subscriber.
