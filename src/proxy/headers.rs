@@ -234,7 +234,10 @@ mod tests {
                 let mut h = HeaderMap::new();
                 h.insert("accept", HeaderValue::from_static("*/*"));
                 h.insert(name, HeaderValue::from_static("x"));
-                h.append(&HOP_BY_HOP[(i + 3) % HOP_BY_HOP.len()], HeaderValue::from_static("y"));
+                h.append(
+                    &HOP_BY_HOP[(i + 3) % HOP_BY_HOP.len()],
+                    HeaderValue::from_static("y"),
+                );
                 if let Some(value) = connection {
                     h.append(CONNECTION, HeaderValue::from_static(value));
                 }
