@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per request in cognigate's own process (user space), counted by
-# valgrind's callgrind: the same count for the same binary and requests whatever else
-# the machine is doing, so an A/B of a change to the request path resolves a 1 %
-# difference that load.sh's CPU times (10-20 % run-to-run noise here) cannot.
+# valgrind's callgrind: for the same binary and requests the count repeats within ~0.1 %
+# whatever else the machine is doing, so an A/B of a change to the request path resolves
+# a 1 % difference that load.sh's CPU times (10-20 % run-to-run noise here) cannot.
 # It counts instructions, not time: memory stalls and the kernel's share are not in it.
 #
 #   bash benches/instructions.sh                      # WORKLOADS="public same" LEVELS="warn info"
@@ -42,23 +42,7 @@ CLIENT=countclient
 "$BIN" token --key "$RUN/key.pem" --issuer "$ISSUER" --client-id "$CLIENT" --sub counted-user \
   --groups count-users --scope openid >"$RUN/token.txt"
 
-cat >"$RUN/cognigate.toml" <<TOML
-listen = "127.0.0.1:$PROXY"
-admin_listen = "127.0.0.1:$ADMIN"
-[upstream]
-url = "http://127.0.0.1:$BACKEND"
-[[issuers]]
-name = "count"
-issuer = "$ISSUER"
-jwks_uri = "file://$RUN/jwks.json"
-client_ids = ["$CLIENT"]
-[[routes]]
-path = "/public/**"
-auth = "public"
-[[routes]]
-path = "/**"
-groups_any = ["count-users"]
-TOML
+write_config "$ISSUER" "$CLIENT" count-users
 
 # client.py PORT PATH N TOKEN_FILE: N sequential keep-alive GETs over 16 connections;
 # exits non-zero unless every answer is a 200.

@@ -34,6 +34,31 @@ NGINX
   PIDS+=($!)
 }
 
+# write_config ISSUER CLIENT GROUP [CACHE_SIZE]: "$RUN/cognigate.toml" for cognigate
+# on $PROXY (admin $ADMIN) in front of $BACKEND, tokens of ISSUER for CLIENT checked
+# against "$RUN/jwks.json": `/public/**` public, everything else for members of GROUP.
+write_config() {
+  cat > "$RUN/cognigate.toml" <<TOML
+listen = "127.0.0.1:$PROXY"
+admin_listen = "127.0.0.1:$ADMIN"
+[upstream]
+url = "http://127.0.0.1:$BACKEND"
+[token]
+cache_size = ${4:-100000}
+[[issuers]]
+name = "bench"
+issuer = "$1"
+jwks_uri = "file://$RUN/jwks.json"
+client_ids = ["$2"]
+[[routes]]
+path = "/public/**"
+auth = "public"
+[[routes]]
+path = "/**"
+groups_any = ["$3"]
+TOML
+}
+
 # start_proxy ADMIN_PORT [CPU]: "$BIN" on "$RUN/cognigate.toml" (RUST_LOG default warn),
 # pinned to CPU when given, its log in "$RUN/proxy.log"; sets PROXY_PID once /readyz
 # answers 200, or shows the log and exits.

@@ -64,27 +64,7 @@ PY
 
 start_backend "$BACKEND" 3000 "$LOAD_CPU"
 
-config() { # $1 = cache_size
-  cat > "$RUN/cognigate.toml" <<TOML
-listen = "127.0.0.1:$PROXY"
-admin_listen = "127.0.0.1:$ADMIN"
-[upstream]
-url = "http://127.0.0.1:$BACKEND"
-[token]
-cache_size = $1
-[[issuers]]
-name = "load"
-issuer = "$ISSUER"
-jwks_uri = "file://$RUN/jwks.json"
-client_ids = ["$CLIENT"]
-[[routes]]
-path = "/public/**"
-auth = "public"
-[[routes]]
-path = "/**"
-groups_any = ["load-users"]
-TOML
-}
+config() { write_config "$ISSUER" "$CLIENT" load-users "$1"; } # $1 = cache_size
 
 stop_proxy() { kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; }
 
