@@ -6,6 +6,7 @@
 //! `timestamp`, `level`, the fields in order (`message` among them), `target`, and
 //! `spans` (root first, each with its fields and `name`) when the event is in any.
 
+use super::escape::json_needs_escaping;
 use super::timestamp::Rfc3339Micros;
 use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
@@ -163,25 +164,31 @@ fn string(w: &mut Writer<'_>, text: &str) -> fmt::Result {
 struct Escaped<'a, 'w>(&'a mut Writer<'w>);
 
 impl fmt::Write for Escaped<'_, '_> {
+    /// Runs of bytes that need no escape are written whole. Every byte that does is
+    /// ASCII, and no byte of a multi-byte UTF-8 character is, so the cuts fall between
+    /// characters.
     fn write_str(&mut self, text: &str) -> fmt::Result {
         let w = &mut *self.0;
+        if !json_needs_escaping(text) {
+            return w.write_str(text);
+        }
         let mut plain = 0;
-        for (i, c) in text.char_indices() {
-            let escaped = match c {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                c if c < ' ' => "",
+        for (i, b) in text.bytes().enumerate() {
+            let escaped = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                b if b < b' ' => "",
                 _ => continue,
             };
             w.write_str(&text[plain..i])?;
             match escaped {
-                "" => write!(w, "\\u{:04x}", u32::from(c))?,
+                "" => write!(w, "\\u{:04x}", b)?,
                 _ => w.write_str(escaped)?,
             }
-            plain = i + c.len_utf8();
+            plain = i + 1;
         }
         w.write_str(&text[plain..])
     }

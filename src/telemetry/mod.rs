@@ -5,6 +5,7 @@
 mod batch;
 #[cfg(test)]
 mod captured;
+mod escape;
 mod fields;
 mod json;
 pub mod metrics;
