@@ -110,11 +110,14 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    let identity = IdentityHeaders::new(&IdentitySettings {
-        header_prefix: fold_name("X-Auth-"),
-        claims_header: true,
-        claim_headers: Vec::new(),
-    });
+    let identity = IdentityHeaders::new(
+        &IdentitySettings {
+            header_prefix: fold_name("X-Auth-"),
+            claims_header: true,
+            claim_headers: Vec::new(),
+        },
+        ["bench"],
+    );
     let verified = cached.verify(&token, &keys, now()).unwrap();
     let mut base = http::HeaderMap::new();
     base.insert("accept", http::HeaderValue::from_static("*/*"));
@@ -124,7 +127,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let mut headers = base.clone();
             identity.strip(&mut headers);
-            identity.set(&mut headers, &verified.claims, "bench");
+            identity.set(&mut headers, &verified.claims, 0);
             headers
         })
     });

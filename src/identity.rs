@@ -48,6 +48,9 @@ pub struct IdentityHeaders {
     claims_header: bool,
     claim_headers: Vec<(String, HeaderName, String)>,
     names: Names,
+    /// `X-Auth-Issuer` per configured issuer, in config order (`None`: the name cannot
+    /// be a header value), made once rather than per request.
+    issuers: Vec<Option<HeaderValue>>,
 }
 
 /// The `X-Auth-*` names, built from the configured prefix.
@@ -85,9 +88,17 @@ impl Names {
 }
 
 impl IdentityHeaders {
-    /// Builds the plan for a validated `[identity]` section.
-    pub fn new(settings: &IdentitySettings) -> Self {
+    /// Builds the plan for a validated `[identity]` section and the names of the
+    /// configured issuers, in config order.
+    pub fn new<'a>(
+        settings: &IdentitySettings,
+        issuer_names: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         IdentityHeaders {
+            issuers: issuer_names
+                .into_iter()
+                .map(|name| HeaderValue::from_str(name).ok())
+                .collect(),
             prefix: settings.header_prefix.clone(),
             claims_header: settings.claims_header,
             claim_headers: settings
@@ -139,18 +150,24 @@ impl IdentityHeaders {
     /// Sets the verified identity. Call after [`strip`](Self::strip). Verification has
     /// refused tokens whose standard identity claims cannot be header values; a
     /// `claim_headers` claim that cannot (a control character) leaves its header unset.
-    pub fn set(&self, headers: &mut HeaderMap, claims: &Claims, issuer_name: &str) {
+    /// `issuer_idx` is the index of the token's issuer in the configured list.
+    pub fn set(&self, headers: &mut HeaderMap, claims: &Claims, issuer_idx: usize) {
         let n = &self.names;
         put(headers, &n.sub, Some(claims.sub.as_str()));
         put(headers, &n.username, claims.username());
         put(headers, &n.email, claims.email.as_deref());
-        if !claims.groups.is_empty() {
-            put(headers, &n.groups, Some(claims.groups.join(",").as_str()));
+        match claims.groups.as_slice() {
+            [] => {}
+            [group] => put(headers, &n.groups, Some(group)),
+            groups => put(headers, &n.groups, Some(groups.join(",").as_str())),
         }
         put(headers, &n.scopes, claims.scope.as_deref());
         put(headers, &n.client_id, claims.client());
-        put(headers, &n.token_use, Some(claims.token_use.as_str()));
-        put(headers, &n.issuer, Some(issuer_name));
+        let token_use = HeaderValue::from_static(claims.token_use.as_str());
+        headers.insert(n.token_use.clone(), token_use);
+        if let Some(Some(issuer)) = self.issuers.get(issuer_idx) {
+            headers.insert(n.issuer.clone(), issuer.clone());
+        }
         if self.claims_header {
             headers.insert(n.claims.clone(), claims.payload_b64().clone());
         }
@@ -179,14 +196,17 @@ mod tests {
     use super::*;
 
     fn plan() -> IdentityHeaders {
-        IdentityHeaders::new(&IdentitySettings {
-            header_prefix: fold_name("X-Auth-"),
-            claims_header: true,
-            claim_headers: vec![(
-                "custom:tenant".into(),
-                HeaderName::from_static("x-tenant-id"),
-            )],
-        })
+        IdentityHeaders::new(
+            &IdentitySettings {
+                header_prefix: fold_name("X-Auth-"),
+                claims_header: true,
+                claim_headers: vec![(
+                    "custom:tenant".into(),
+                    HeaderName::from_static("x-tenant-id"),
+                )],
+            },
+            ["main", "bad\nname"],
+        )
     }
 
     #[test]
@@ -225,6 +245,36 @@ mod tests {
         p.strip(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn set_writes_the_verified_identity_with_the_issuer_by_index() {
+        let p = plan();
+        let json = br#"{"sub":"u-1","iss":"i","exp":1,"token_use":"access","username":"ann",
+            "scope":"openid","cognito:groups":["a","b"]}"#;
+        let mut claims = Claims::parse(json, "e30").unwrap();
+        let value = |h: &HeaderMap, name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned());
+        let mut h = HeaderMap::new();
+        p.set(&mut h, &claims, 0);
+        assert_eq!(value(&h, "x-auth-sub").as_deref(), Some("u-1"));
+        assert_eq!(value(&h, "x-auth-username").as_deref(), Some("ann"));
+        assert_eq!(value(&h, "x-auth-groups").as_deref(), Some("a,b"));
+        assert_eq!(value(&h, "x-auth-scopes").as_deref(), Some("openid"));
+        assert_eq!(value(&h, "x-auth-token-use").as_deref(), Some("access"));
+        assert_eq!(value(&h, "x-auth-issuer").as_deref(), Some("main"));
+        assert_eq!(value(&h, "x-auth-claims").as_deref(), Some("e30"));
+
+        claims.groups = vec!["solo".into()];
+        for (idx, issuer) in [(1, None), (7, None), (0, Some("main"))] {
+            let mut h = HeaderMap::new();
+            p.set(&mut h, &claims, idx);
+            assert_eq!(
+                value(&h, "x-auth-issuer").as_deref(),
+                issuer,
+                "issuer {idx}"
+            );
+            assert_eq!(value(&h, "x-auth-groups").as_deref(), Some("solo"));
+        }
     }
 
     #[test]

@@ -437,8 +437,7 @@ fn render_allowed(
         return;
     };
     let mut headers = HeaderMap::new();
-    snap.identity
-        .set(&mut headers, &claims, &snap.config.issuers[idx].name);
+    snap.identity.set(&mut headers, &claims, idx);
     for (name, value) in &headers {
         out.push(format!(
             "  {name}: {}",

@@ -269,11 +269,8 @@ impl Gate {
         let mut resp = Response::new(full(""));
         *resp.status_mut() = StatusCode::OK;
         if let Some(v) = &admitted.principal {
-            snap.identity.set(
-                resp.headers_mut(),
-                &v.claims,
-                &snap.config.issuers[v.issuer_idx].name,
-            );
+            snap.identity
+                .set(resp.headers_mut(), &v.claims, v.issuer_idx);
         }
         resp.headers_mut()
             .insert(headers::X_REQUEST_ID, request_id.clone());
@@ -354,8 +351,7 @@ fn relay(
 fn rewrite_request(snap: &Snapshot, headers: &mut HeaderMap, admitted: &Admitted<'_>) {
     snap.identity.strip(headers);
     if let Some(v) = &admitted.principal {
-        snap.identity
-            .set(headers, &v.claims, &snap.config.issuers[v.issuer_idx].name);
+        snap.identity.set(headers, &v.claims, v.issuer_idx);
         if snap.config.token.strip_authorization {
             headers.remove(http::header::AUTHORIZATION);
         }

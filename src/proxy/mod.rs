@@ -95,7 +95,10 @@ impl Snapshot {
             .flat_map(|i| i.client_ids.iter().cloned())
             .collect();
         Ok(Snapshot {
-            identity: Arc::new(IdentityHeaders::new(&config.identity)),
+            identity: Arc::new(IdentityHeaders::new(
+                &config.identity,
+                config.issuers.iter().map(|i| i.name.as_str()),
+            )),
             verifier,
             keys,
             routes,
