@@ -233,8 +233,10 @@ impl Gate {
         request_id: &HeaderValue,
     ) {
         let host = host_of(parts);
-        rewrite_request(snap, &mut parts.headers, admitted);
+        // Hop-by-hop first: the identity headers cannot be among them (a `Connection`
+        // naming one was refused), and its pass then has fewer names to look at.
         headers::remove_hop_by_hop(&mut parts.headers, true);
+        rewrite_request(snap, &mut parts.headers, admitted);
         if let Some(upgrade) = upgrade {
             upgrade.set_headers(&mut parts.headers);
         }
