@@ -405,7 +405,6 @@ fn path_and_query(parts: &Parts, new_path: Option<&str>) -> PathAndQuery {
     PathAndQuery::try_from(text).unwrap_or(original)
 }
 
-/// Milliseconds to the microsecond, for the access line: `3.567`, not `3.5670000000000002`.
 /// The one line per request at info (`cognigate::access`): its fields in one place.
 struct AccessLine<'a> {
     request_id: &'a str,
@@ -436,6 +435,7 @@ impl AccessLine<'_> {
     }
 }
 
+/// Milliseconds to the microsecond, for the access line: `3.567`, not `3.5670000000000002`.
 fn millis(elapsed: Duration) -> f64 {
     elapsed.as_micros() as f64 / 1000.0
 }
