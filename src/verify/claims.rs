@@ -1,17 +1,20 @@
-//! Cognito (and other OIDC) claims, read into types. Unknown claims are ignored, but
-//! every claim we act on has exactly one accepted shape: serde's derive refuses a
-//! repeated key (so a second `cognito:groups` cannot win), `cognito:groups` must be an
-//! array of strings, `aud` a string or an array of strings (RFC 7519 §4.1.3), and the
-//! time claims must be JSON numbers (a string `nbf` is invalid, never "absent").
+//! Cognito (and other OIDC) claims, read into types in one pass over the payload.
+//! Unknown claims are ignored, but no key may appear twice (so a second
+//! `cognito:groups` cannot win, and every reader of the forwarded payload sees the
+//! claims we checked), and every claim we act on has exactly one accepted shape:
+//! `cognito:groups` must be an array of strings, `aud` a string or an array of strings
+//! (RFC 7519 §4.1.3), and the time claims must be JSON numbers (a string `nbf` is
+//! invalid, never "absent").
 //!
 //! Cognito names the kind of token in `token_use`; other OIDC providers do not, so a
 //! token without it is an access token when it names a `client_id` or a `scope`
 //! (RFC 9068 §2.2), else an id token. Whether an issuer may omit it is the verifier's
 //! call (a Cognito user pool never does).
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TokenUse;
@@ -53,51 +56,39 @@ impl Visitor<'_> for NumericDateVisitor {
     }
 }
 
-fn no_payload() -> HeaderValue {
-    HeaderValue::from_static("")
-}
-
 /// The verified claims of a Cognito access or id token.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Claims {
     /// Subject: the user's stable id.
     pub sub: String,
     /// Issuer URL.
     pub iss: String,
     /// The kind of token: `token_use` as sent, or derived when absent.
-    #[serde(skip, default = "access")]
     pub token_use: TokenUse,
     /// `token_use` as sent: "access" or "id"; anything else is invalid.
-    #[serde(rename = "token_use", default, deserialize_with = "some_token_use")]
     pub declared_use: Option<TokenUse>,
     /// Expiry (required).
     pub exp: NumericDate,
     /// Not before.
-    #[serde(default, deserialize_with = "some_date")]
     pub nbf: Option<NumericDate>,
     /// Issued at.
-    #[serde(default, deserialize_with = "some_date")]
     pub iat: Option<NumericDate>,
     /// When the user authenticated.
-    #[serde(default, deserialize_with = "some_date")]
     pub auth_time: Option<NumericDate>,
     /// App client (access tokens).
     pub client_id: Option<String>,
     /// Audience: the app client of id tokens (Cognito sends one string; OIDC allows
     /// an array).
-    #[serde(default, deserialize_with = "audience")]
     pub aud: Vec<String>,
     /// Authorized party: the client an OIDC token was issued to.
     pub azp: Option<String>,
     /// User name (access tokens).
     pub username: Option<String>,
-    /// User name (id tokens).
-    #[serde(rename = "cognito:username")]
+    /// User name (id tokens): `cognito:username`.
     pub cognito_username: Option<String>,
     /// E-mail address (id tokens that carry it).
     pub email: Option<String>,
-    /// Cognito groups; must be an array of strings when present.
-    #[serde(rename = "cognito:groups", default)]
+    /// Cognito groups (`cognito:groups`); must be an array of strings when present.
     pub groups: Vec<String>,
     /// Space-separated OAuth scopes (access tokens).
     pub scope: Option<String>,
@@ -106,29 +97,19 @@ pub struct Claims {
     /// The token's payload segment as received, as the `X-Auth-Claims` value: made a
     /// header value (checked and copied) once with the claims, not on every request
     /// that forwards a cached token (~500 bytes).
-    #[serde(skip, default = "no_payload")]
     payload_b64: HeaderValue,
     /// The app client the token was accepted for (see [`Claims::accept_client`]).
-    #[serde(skip)]
     client: Option<String>,
 }
 
 impl Claims {
     /// Reads claims from the decoded payload; `payload_b64` is the segment it came from.
     pub(crate) fn parse(payload: &[u8], payload_b64: &str) -> Result<Claims, serde_json::Error> {
-        serde_json::from_slice::<UniqueKeys>(payload)?;
-        let mut claims: Claims = serde_json::from_slice(payload)?;
-        claims.payload_b64 = HeaderValue::from_str(payload_b64).map_err(de::Error::custom)?;
+        let read: ClaimsRead = serde_json::from_slice(payload)?;
+        let claims = read.into_claims(payload_b64)?;
         if let Some(why) = claims.unforwardable() {
             return Err(de::Error::custom(why));
         }
-        claims.token_use = claims.declared_use.unwrap_or(
-            if claims.client_id.is_some() || claims.scope.is_some() {
-                TokenUse::Access
-            } else {
-                TokenUse::Id
-            },
-        );
         Ok(claims)
     }
 
@@ -234,73 +215,189 @@ fn scalar_text(value: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// A payload object whose top-level keys are all distinct. The typed read above refuses
-/// a repeated claim it knows; this refuses a repeated claim of any name, since the
-/// payload is forwarded whole (`X-Auth-Claims`) and mapped into headers
-/// (`claim_headers`), and two readers must never pick different values of one claim.
-struct UniqueKeys;
+/// The payload's claims as read, before the required ones are checked present.
+#[derive(Default)]
+struct ClaimsRead {
+    sub: Option<String>,
+    iss: Option<String>,
+    declared_use: Option<TokenUse>,
+    exp: Option<NumericDate>,
+    nbf: Option<NumericDate>,
+    iat: Option<NumericDate>,
+    auth_time: Option<NumericDate>,
+    client_id: Option<String>,
+    aud: Vec<String>,
+    azp: Option<String>,
+    username: Option<String>,
+    cognito_username: Option<String>,
+    email: Option<String>,
+    groups: Vec<String>,
+    scope: Option<String>,
+    jti: Option<String>,
+}
 
-impl<'de> Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(UniqueKeysVisitor)
+impl ClaimsRead {
+    fn into_claims(self, payload_b64: &str) -> Result<Claims, serde_json::Error> {
+        let token_use =
+            self.declared_use
+                .unwrap_or(if self.client_id.is_some() || self.scope.is_some() {
+                    TokenUse::Access
+                } else {
+                    TokenUse::Id
+                });
+        Ok(Claims {
+            sub: self.sub.ok_or_else(|| de::Error::missing_field("sub"))?,
+            iss: self.iss.ok_or_else(|| de::Error::missing_field("iss"))?,
+            token_use,
+            declared_use: self.declared_use,
+            exp: self.exp.ok_or_else(|| de::Error::missing_field("exp"))?,
+            nbf: self.nbf,
+            iat: self.iat,
+            auth_time: self.auth_time,
+            client_id: self.client_id,
+            aud: self.aud,
+            azp: self.azp,
+            username: self.username,
+            cognito_username: self.cognito_username,
+            email: self.email,
+            groups: self.groups,
+            scope: self.scope,
+            jti: self.jti,
+            payload_b64: HeaderValue::from_str(payload_b64).map_err(de::Error::custom)?,
+            client: None,
+        })
     }
 }
 
-struct UniqueKeysVisitor;
+impl<'de> Deserialize<'de> for ClaimsRead {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ClaimsVisitor)
+    }
+}
 
-impl<'de> Visitor<'de> for UniqueKeysVisitor {
-    type Value = UniqueKeys;
+struct ClaimsVisitor;
+
+impl<'de> Visitor<'de> for ClaimsVisitor {
+    type Value = ClaimsRead;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object with distinct keys")
+        f.write_str("a JSON object of claims with distinct keys")
     }
 
-    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        // Claim sets are small (a dozen or two keys): a linear scan beats hashing here.
-        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::with_capacity(24);
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if seen.contains(&key) {
-                return Err(de::Error::custom(format_args!("duplicate claim `{key}`")));
+    /// Every key is compared unescaped with those before it (a claim set is a dozen or
+    /// two keys: a linear scan beats hashing), so `cognito\u003agroups` repeats
+    /// `cognito:groups` too. The payload is forwarded whole (`X-Auth-Claims`) and mapped
+    /// into headers (`claim_headers`): two readers must never pick different values.
+    /// `null` reads as absent where the claim is optional text, as serde does for
+    /// `Option`; a date, `token_use`, `aud` or `cognito:groups` must have its shape.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClaimsRead, A::Error> {
+        let mut seen: Vec<Text<'de>> = Vec::with_capacity(24);
+        let mut c = ClaimsRead::default();
+        while let Some(name) = map.next_key::<Text<'de>>()? {
+            if seen.contains(&name) {
+                return Err(de::Error::custom(format_args!(
+                    "duplicate claim `{}`",
+                    name.0
+                )));
             }
-            map.next_value::<de::IgnoredAny>()?;
-            seen.push(key);
+            match &*name.0 {
+                "sub" => c.sub = map.next_value()?,
+                "iss" => c.iss = map.next_value()?,
+                "token_use" => c.declared_use = Some(map.next_value::<DeclaredUse>()?.0),
+                "exp" => c.exp = Some(map.next_value()?),
+                "nbf" => c.nbf = Some(map.next_value()?),
+                "iat" => c.iat = Some(map.next_value()?),
+                "auth_time" => c.auth_time = Some(map.next_value()?),
+                "client_id" => c.client_id = map.next_value()?,
+                "aud" => c.aud = map.next_value::<Audience>()?.0,
+                "azp" => c.azp = map.next_value()?,
+                "username" => c.username = map.next_value()?,
+                "cognito:username" => c.cognito_username = map.next_value()?,
+                "email" => c.email = map.next_value()?,
+                "cognito:groups" => c.groups = map.next_value()?,
+                "scope" => c.scope = map.next_value()?,
+                "jti" => c.jti = map.next_value()?,
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+            seen.push(name);
         }
-        Ok(UniqueKeys)
+        Ok(c)
     }
 }
 
-fn access() -> TokenUse {
-    TokenUse::Access
-}
+/// A JSON string (a claim's name, `token_use`), borrowed from the payload unless it
+/// holds an escape.
+#[derive(PartialEq)]
+struct Text<'de>(Cow<'de, str>);
 
-/// Present means "access" or "id": `null` and anything else are refused.
-fn some_token_use<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<TokenUse>, D::Error> {
-    match <&str>::deserialize(deserializer)? {
-        "access" => Ok(Some(TokenUse::Access)),
-        "id" => Ok(Some(TokenUse::Id)),
-        _ => Err(de::Error::custom("token_use must be access or id")),
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor)
     }
 }
 
-/// One audience string, or an array of them (RFC 7519 §4.1.3).
-fn audience<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Audience {
-        One(String),
-        Many(Vec<String>),
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
     }
-    Ok(match Audience::deserialize(deserializer)? {
-        Audience::One(aud) => vec![aud],
-        Audience::Many(auds) => auds,
-    })
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
 }
 
-/// Present means a number: `null`, strings and booleans are refused, not read as absent.
-fn some_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<NumericDate>, D::Error> {
-    NumericDate::deserialize(deserializer).map(Some)
+/// `token_use`: "access" or "id"; `null` and anything else are refused.
+struct DeclaredUse(TokenUse);
+
+impl<'de> Deserialize<'de> for DeclaredUse {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match &*Text::deserialize(deserializer)?.0 {
+            "access" => Ok(DeclaredUse(TokenUse::Access)),
+            "id" => Ok(DeclaredUse(TokenUse::Id)),
+            _ => Err(de::Error::custom("token_use must be access or id")),
+        }
+    }
+}
+
+/// `aud`: one audience string, or an array of them (RFC 7519 §4.1.3).
+struct Audience(Vec<String>);
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AudienceVisitor)
+    }
+}
+
+struct AudienceVisitor;
+
+impl<'de> Visitor<'de> for AudienceVisitor {
+    type Value = Audience;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an array of strings")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+        Ok(Audience(vec![v.to_owned()]))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+        let mut auds = Vec::new();
+        while let Some(aud) = seq.next_element()? {
+            auds.push(aud);
+        }
+        Ok(Audience(auds))
+    }
 }
 
 #[cfg(test)]
@@ -329,6 +426,26 @@ mod tests {
     fn a_duplicate_claim_of_any_name_is_refused() {
         assert!(parse(r#","custom:tenant_id":"a","custom:tenant_id":"b""#).is_err());
         assert!(parse(r#","custom:tenant_id":"a","other":{"x":1,"y":2}"#).is_ok());
+    }
+
+    #[test]
+    fn a_claim_repeated_under_an_escaped_name_is_refused() {
+        let err =
+            parse(r#","cognito:groups":["user"],"cognito\u003agroups":["admin"]"#).unwrap_err();
+        assert!(err.to_string().contains("duplicate"), "{err}");
+        assert!(parse(r#","x\u0079":1,"xy":2"#).is_err());
+    }
+
+    #[test]
+    fn escaped_text_reads_as_its_value() {
+        let c = parse(r#","cognito\u003agroups":["a"],"scope":"r\u0065ad""#).unwrap();
+        assert_eq!(
+            (c.groups, c.scope.as_deref()),
+            (vec!["a".to_owned()], Some("read"))
+        );
+        let json = r#"{"sub":"u","iss":"i","token_use":"i\u0064","exp":1}"#;
+        let c = Claims::parse(json.as_bytes(), "").unwrap();
+        assert_eq!(c.declared_use, Some(TokenUse::Id));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!   HMAC secret) and any algorithm other than the one bound to the key when its JWKS
 //!   loaded (and allowed by the issuer's config) are refused before any signature check.
 //! - **Forged or tampered tokens**: the signature is checked over the exact received
-//!   `header.payload` bytes before any claim is trusted; only `iss` is read earlier, to
+//!   `header.payload` bytes before any claim is trusted; only `iss` is used earlier, to
 //!   pick the issuer whose keys must verify it.
 //! - **Key substitution**: keys come only from the configured issuer's JWKS; header
 //!   `jku`, `x5u`, `jwk` and `x5c` are ignored, and `crit` extensions are refused.
@@ -121,7 +121,15 @@ impl Verifier {
         let segments = token::split(token)?;
         let header = token::header(segments.header)?;
         let payload = token::decode(segments.payload)?;
-        let issuer_idx = self.issuer_index(&payload)?;
+        // The payload is read once, here; before the signature holds, only `iss` is
+        // used (to pick the issuer whose keys must verify it). A payload the typed read
+        // refuses is read again for `iss` alone, so that an unsigned or forged token is
+        // refused for its signature before its claims are judged.
+        let claims = Claims::parse(&payload, segments.payload);
+        let issuer_idx = match &claims {
+            Ok(claims) => self.issuer_index(&claims.iss)?,
+            Err(_) => self.issuer_index(&token::unverified_iss(&payload)?)?,
+        };
         let set = keys
             .get(issuer_idx)
             .ok_or(AuthError::IssuerNotReady { issuer_idx })?;
@@ -130,8 +138,7 @@ impl Verifier {
             .ok_or(AuthError::UnknownKid { issuer_idx })?;
         self.check_algorithm(issuer_idx, header.alg, key)?;
         check_signature(&segments, key)?;
-        let mut claims = Claims::parse(&payload, segments.payload)
-            .map_err(|_| AuthError::Malformed(UNREADABLE_CLAIMS))?;
+        let mut claims = claims.map_err(|_| AuthError::Malformed(UNREADABLE_CLAIMS))?;
         self.check_claims(issuer_idx, &mut claims, now)?;
         Ok((
             Verified {
@@ -142,8 +149,7 @@ impl Verifier {
         ))
     }
 
-    fn issuer_index(&self, payload: &[u8]) -> Result<usize, AuthError> {
-        let iss = token::unverified_iss(payload)?;
+    fn issuer_index(&self, iss: &str) -> Result<usize, AuthError> {
         self.issuers
             .iter()
             .position(|i| i.issuer == iss)

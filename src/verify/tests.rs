@@ -303,6 +303,20 @@ fn wrongly_typed_or_missing_claims_are_refused() {
 }
 
 #[test]
+fn unreadable_claims_are_judged_only_after_the_signature() {
+    let mut claims = claims_of(&testkit::spec(TokenUse::Access));
+    claims.insert("nbf".into(), json!("0"));
+    let payload = Value::Object(claims).to_string();
+    let forged = mint_raw(other_key(), &header_json(key()), &payload).unwrap();
+    assert_eq!(check(&forged).unwrap_err(), AuthError::BadSignature);
+    let signed = mint_raw(key(), &header_json(key()), &payload).unwrap();
+    assert_eq!(
+        check(&signed).unwrap_err(),
+        AuthError::Malformed(UNREADABLE_CLAIMS)
+    );
+}
+
+#[test]
 fn duplicate_cognito_groups_is_refused() {
     let claims = Value::Object(claims_of(&testkit::spec(TokenUse::Access))).to_string();
     let payload = claims.replacen(
