@@ -9,6 +9,9 @@
 #   BIN=/path/to/other/cognigate bash benches/instructions.sh   # the other side of an A/B
 #   WORKLOADS=baseline bash benches/instructions.sh   # hyper alone (examples/hyper_baseline.rs)
 #   WORKLOADS=nocache bash benches/instructions.sh    # one token, [token] cache_size = 0
+#   WORKLOADS=nginx bash benches/instructions.sh      # nginx as the peer bench's plain proxy
+#   VALGRIND_OPTS="--cache-sim=yes --branch-sim=yes" bash benches/instructions.sh
+#       # also simulated cache misses and branch mispredictions, in the kept profiles
 #
 # Under valgrind the RSA verify of `nocache` runs without the CPU's ADX and SHA
 # extensions, so its count overstates that part; the rest of the path is counted as is.
@@ -102,6 +105,9 @@ echo "| workload | instructions/request |"
 echo "|---|---:|"
 for w in $WORKLOADS; do
   case $w in
+    nginx)
+      write_nginx_proxy_config
+      count nginx /public/x "http://127.0.0.1:$PROXY/" nginx -c "$RUN/nginx-proxy.conf" -p "$RUN" ;;
     baseline)
       bin=$PWD/target/release/examples/hyper_baseline
       [ -x "$bin" ] || cargo build --release --quiet --example hyper_baseline

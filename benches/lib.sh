@@ -34,6 +34,29 @@ NGINX
   PIDS+=($!)
 }
 
+# write_nginx_proxy_config: "$RUN/nginx-proxy.conf", nginx as the peer bench's plain
+# "nginx" row (one worker, keep-alive upstream pool, no log) on $PROXY in front of
+# $BACKEND; `master_process off`, so the process started is the one serving requests.
+write_nginx_proxy_config() {
+  cat >"$RUN/nginx-proxy.conf" <<NGINX
+worker_processes 1;
+master_process off;
+daemon off;
+pid $RUN/nginx-proxy.pid;
+error_log /dev/null;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  large_client_header_buffers 4 16k;
+  upstream app { server 127.0.0.1:$BACKEND; keepalive 128; }
+  server {
+    listen 127.0.0.1:$PROXY;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+}
+
 # write_config ISSUER CLIENT GROUP [CACHE_SIZE]: "$RUN/cognigate.toml" for cognigate
 # on $PROXY (admin $ADMIN) in front of $BACKEND, tokens of ISSUER for CLIENT checked
 # against "$RUN/jwks.json": `/public/**` public, everything else for members of GROUP.

@@ -9,6 +9,8 @@
 #   nocache    one token, [token] cache_size = 0 (an RS256 verify on every request)
 #   baseline   not cognigate: examples/hyper_baseline.rs, hyper's server and client
 #              alone (`WORKLOADS="baseline public same"`), what cognigate adds to hyper
+#   nginx      not cognigate: nginx as the peer bench's plain proxy, same token header
+#              (`WORKLOADS="nginx baseline same"`: the three side by side in one run)
 # Pinning: wrk + nginx on CPU 0, cognigate on CPU 1 (override LOAD_CPU / PROXY_CPU).
 #
 #   bash benches/load.sh              # DURATION=10 CONNS=64 TOKENS=10000 by default
@@ -68,6 +70,14 @@ config() { write_config "$ISSUER" "$CLIENT" load-users "$1"; } # $1 = cache_size
 
 stop_proxy() { kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; }
 
+start_nginx_proxy() {
+  write_nginx_proxy_config
+  taskset -c "$PROXY_CPU" nginx -c "$RUN/nginx-proxy.conf" -p "$RUN" &
+  PROXY_PID=$!
+  PIDS+=($PROXY_PID)
+  wait_ready "http://127.0.0.1:$PROXY/" || { echo "nginx proxy did not answer" >&2; exit 1; }
+}
+
 start_baseline() {
   local bin=$PWD/target/release/examples/hyper_baseline
   [ -x "$bin" ] || cargo build --release --quiet --example hyper_baseline
@@ -121,5 +131,6 @@ for w in $WORKLOADS; do
     rotate)  config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run rotate "$TOKENS" /api/x; stop_proxy ;;
     nocache) config 0; start_proxy "$ADMIN" "$PROXY_CPU"; run nocache 1 /api/x; stop_proxy ;;
     baseline) start_baseline; run baseline 1 /public/x; stop_proxy ;;
+    nginx)   start_nginx_proxy; run nginx 1 /api/x; stop_proxy ;;
   esac
 done
