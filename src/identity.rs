@@ -153,16 +153,20 @@ impl IdentityHeaders {
     /// `issuer_idx` is the index of the token's issuer in the configured list.
     pub fn set(&self, headers: &mut HeaderMap, claims: &Claims, issuer_idx: usize) {
         let n = &self.names;
-        put(headers, &n.sub, Some(claims.sub.as_str()));
-        put(headers, &n.username, claims.username());
-        put(headers, &n.email, claims.email.as_deref());
-        match claims.groups.as_slice() {
-            [] => {}
-            [group] => put(headers, &n.groups, Some(group)),
-            groups => put(headers, &n.groups, Some(groups.join(",").as_str())),
+        let v = claims.identity_values();
+        let standard = [
+            (&n.sub, &v.sub),
+            (&n.username, &v.username),
+            (&n.email, &v.email),
+            (&n.groups, &v.groups),
+            (&n.scopes, &v.scope),
+            (&n.client_id, &v.client),
+        ];
+        for (name, value) in standard {
+            if let Some(value) = value {
+                headers.insert(name.clone(), value.clone());
+            }
         }
-        put(headers, &n.scopes, claims.scope.as_deref());
-        put(headers, &n.client_id, claims.client());
         let token_use = HeaderValue::from_static(claims.token_use.as_str());
         headers.insert(n.token_use.clone(), token_use);
         if let Some(Some(issuer)) = self.issuers.get(issuer_idx) {
@@ -172,16 +176,10 @@ impl IdentityHeaders {
             headers.insert(n.claims.clone(), claims.payload_b64().clone());
         }
         for (claim, name, _) in &self.claim_headers {
-            if let Some(value) = claims.claim_text(claim) {
-                put(headers, name, Some(&value));
+            if let Some(Ok(value)) = claims.claim_text(claim).map(HeaderValue::try_from) {
+                headers.insert(name.clone(), value);
             }
         }
-    }
-}
-
-fn put(headers: &mut HeaderMap, name: &HeaderName, value: Option<&str>) {
-    if let Some(Ok(value)) = value.map(HeaderValue::from_str) {
-        headers.insert(name.clone(), value);
     }
 }
 
@@ -252,7 +250,7 @@ mod tests {
         let p = plan();
         let json = br#"{"sub":"u-1","iss":"i","exp":1,"token_use":"access","username":"ann",
             "scope":"openid","cognito:groups":["a","b"]}"#;
-        let mut claims = Claims::parse(json, "e30").unwrap();
+        let claims = Claims::parse(json, "e30").unwrap();
         let value = |h: &HeaderMap, name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned());
         let mut h = HeaderMap::new();
         p.set(&mut h, &claims, 0);
@@ -264,7 +262,9 @@ mod tests {
         assert_eq!(value(&h, "x-auth-issuer").as_deref(), Some("main"));
         assert_eq!(value(&h, "x-auth-claims").as_deref(), Some("e30"));
 
-        claims.groups = vec!["solo".into()];
+        let json =
+            br#"{"sub":"u-1","iss":"i","exp":1,"token_use":"access","cognito:groups":["solo"]}"#;
+        let claims = Claims::parse(json, "e30").unwrap();
         for (idx, issuer) in [(1, None), (7, None), (0, Some("main"))] {
             let mut h = HeaderMap::new();
             p.set(&mut h, &claims, idx);

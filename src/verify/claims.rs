@@ -100,16 +100,58 @@ pub struct Claims {
     payload_b64: HeaderValue,
     /// The app client the token was accepted for (see [`Claims::accept_client`]).
     client: Option<String>,
+    /// The identity headers' values, made once per verified token.
+    values: IdentityValues,
+}
+
+/// The values of the identity headers a token's claims fill, checked and copied into
+/// header values once with the claims rather than on every request that forwards a
+/// cached token. `None`: the header is not sent.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityValues {
+    pub sub: Option<HeaderValue>,
+    pub username: Option<HeaderValue>,
+    pub email: Option<HeaderValue>,
+    /// The groups comma-joined (a group name holding a comma is refused).
+    pub groups: Option<HeaderValue>,
+    pub scope: Option<HeaderValue>,
+    /// Set by [`Claims::accept_client`].
+    pub client: Option<HeaderValue>,
+}
+
+impl IdentityValues {
+    /// Values for forwardable claims (no control characters: see
+    /// [`Claims::unforwardable`]), so every present claim gives a value.
+    fn of(claims: &Claims) -> IdentityValues {
+        let groups = match claims.groups.as_slice() {
+            [] => None,
+            [group] => header_value(Some(group)),
+            groups => header_value(Some(&groups.join(","))),
+        };
+        IdentityValues {
+            sub: header_value(Some(&claims.sub)),
+            username: header_value(claims.username()),
+            email: header_value(claims.email.as_deref()),
+            groups,
+            scope: header_value(claims.scope.as_deref()),
+            client: None,
+        }
+    }
+}
+
+fn header_value(text: Option<&str>) -> Option<HeaderValue> {
+    HeaderValue::from_str(text?).ok()
 }
 
 impl Claims {
     /// Reads claims from the decoded payload; `payload_b64` is the segment it came from.
     pub(crate) fn parse(payload: &[u8], payload_b64: &str) -> Result<Claims, serde_json::Error> {
         let read: ClaimsRead = serde_json::from_slice(payload)?;
-        let claims = read.into_claims(payload_b64)?;
+        let mut claims = read.into_claims(payload_b64)?;
         if let Some(why) = claims.unforwardable() {
             return Err(de::Error::custom(why));
         }
+        claims.values = IdentityValues::of(&claims);
         Ok(claims)
     }
 
@@ -158,8 +200,15 @@ impl Claims {
             .find(|c| client_ids.is_empty() || client_ids.iter().any(|id| id == c))
             .map(str::to_owned);
         let accepted = found.is_some() || client_ids.is_empty();
+        self.values.client = header_value(found.as_deref());
         self.client = found;
         accepted
+    }
+
+    /// The identity headers' values (made by [`Claims::parse`] and
+    /// [`Claims::accept_client`]).
+    pub fn identity_values(&self) -> &IdentityValues {
+        &self.values
     }
 
     /// The client claims [`Claims::accept_client`] looks at, in order.
@@ -265,6 +314,7 @@ impl ClaimsRead {
             jti: self.jti,
             payload_b64: HeaderValue::from_str(payload_b64).map_err(de::Error::custom)?,
             client: None,
+            values: IdentityValues::default(),
         })
     }
 }
@@ -515,6 +565,37 @@ mod tests {
             );
         }
         assert!(parse(r#","cognito:groups":["Équipe café"],"scope":"a\tb""#).is_ok());
+    }
+
+    #[test]
+    fn identity_values_are_the_claims_the_headers_forward() {
+        let text = |v: &Option<HeaderValue>| v.as_ref().map(|v| v.as_bytes().to_vec());
+        let json = r#"{"sub":"u-1","iss":"i","exp":1,"token_use":"id","aud":"app",
+            "username":"not-read","cognito:username":"Zoë","email":"z@example.com",
+            "cognito:groups":["a","b c"]}"#;
+        let mut id = Claims::parse(json.as_bytes(), "").unwrap();
+        let v = id.identity_values();
+        assert_eq!(text(&v.sub), Some(b"u-1".to_vec()));
+        assert_eq!(text(&v.username), Some("Zoë".as_bytes().to_vec()));
+        assert_eq!(text(&v.email), Some(b"z@example.com".to_vec()));
+        assert_eq!(text(&v.groups), Some(b"a,b c".to_vec()));
+        assert_eq!(text(&v.scope), None);
+        assert_eq!(
+            text(&v.client),
+            None,
+            "known only once a client is accepted"
+        );
+        assert!(id.accept_client(&["app".into()]));
+        assert_eq!(text(&id.identity_values().client), Some(b"app".to_vec()));
+        assert!(!id.accept_client(&["other".into()]));
+        assert_eq!(text(&id.identity_values().client), None);
+
+        let access = parse(r#","username":"ann","cognito:username":"no","scope":"s t""#).unwrap();
+        let v = access.identity_values();
+        assert_eq!(text(&v.username), Some(b"ann".to_vec()));
+        assert_eq!(text(&v.scope), Some(b"s t".to_vec()));
+        assert_eq!(text(&v.groups), None);
+        assert_eq!(text(&v.email), None);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, errors::ErrorKind};
 
-pub use claims::{Claims, NumericDate, UNREADABLE_CLAIMS};
+pub use claims::{Claims, IdentityValues, NumericDate, UNREADABLE_CLAIMS};
 pub use error::AuthError;
 pub use token::MAX_TOKEN_BYTES;
 
