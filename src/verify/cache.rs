@@ -6,7 +6,8 @@
 
 use std::sync::{Arc, Weak};
 
-use quick_cache::sync::Cache;
+use quick_cache::UnitWeighter;
+use quick_cache::sync::{Cache, DefaultLifecycle};
 
 use super::Verified;
 use crate::jwks::{KeySet, KeyStore};
@@ -21,14 +22,28 @@ struct Entry {
 }
 
 /// Bounded cache of verified tokens (quick_cache, randomly seeded hasher).
+///
+/// Hashed with foldhash rather than quick_cache's default ahash: every lookup hashes a
+/// whole token (~1 KB), and without AES instructions enabled at build time ahash falls
+/// back to a slower hash (~730 instructions for a 900-byte token, foldhash ~420:
+/// `benches/instructions.sh`). Seeded at random per process, so collisions cannot be
+/// planned; and only verified tokens are stored.
 pub(crate) struct TokenCache {
-    entries: Cache<Arc<str>, Entry>,
+    entries: Cache<Arc<str>, Entry, UnitWeighter, Hasher>,
 }
+
+type Hasher = foldhash::fast::RandomState;
 
 impl TokenCache {
     pub(crate) fn new(capacity: usize) -> TokenCache {
         TokenCache {
-            entries: Cache::new(capacity),
+            entries: Cache::with(
+                capacity,
+                capacity as u64,
+                UnitWeighter,
+                Hasher::default(),
+                DefaultLifecycle::default(),
+            ),
         }
     }
 
