@@ -2,7 +2,8 @@
 # Load test of the release binary on loopback: cognigate in front of a one-worker nginx
 # `return 200`, driven by wrk. Prints req/s, p50/p99 latency and the proxy's CPU time
 # per request (utime+stime from /proc, the steadiest figure on a shared machine; and its
-# user-space part alone, what changes to cognigate's own code move) for:
+# user-space part alone, what changes to cognigate's own code move) and its resident
+# memory at the end of the run (for `rotate`: with all the tokens cached) for:
 #   public     a public route (no token work: the cost of proxying)
 #   same       a required route, one valid token on every request (verified-token cache)
 #   rotate     10,000 distinct valid tokens, rotated per request
@@ -115,15 +116,16 @@ run() { # $1 = label, $2 = tokens to rotate, $3 = path
   local out; out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$RUN/wrk.lua" "$url" -- "$RUN/tokens.txt" "$2" "$3" | grep '^RESULT')
   local after; after=$(ticks)
   local uafter; uafter=$(uticks)
+  local rss; rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PROXY_PID/status")
   read -r _ reqs dur p50 p99 errs <<<"$out"
   local hz; hz=$(getconf CLK_TCK)
   awk -v l="$1" -v r="$reqs" -v d="$dur" -v p50="$p50" -v p99="$p99" -v e="$errs" -v t=$((after - before)) \
-    -v u=$((uafter - ubefore)) -v hz="$hz" \
-    'BEGIN { printf "| %-8s | %9.0f | %6.2f | %6.2f | %7.1f | %6.2f | %6d |\n", l, r / (d / 1e6), p50 / 1000, p99 / 1000, t / hz * 1e6 / r, u / hz * 1e6 / r, e }'
+    -v u=$((uafter - ubefore)) -v hz="$hz" -v rss="$rss" \
+    'BEGIN { printf "| %-8s | %9.0f | %6.2f | %6.2f | %7.1f | %6.2f | %6.1f | %6d |\n", l, r / (d / 1e6), p50 / 1000, p99 / 1000, t / hz * 1e6 / r, u / hz * 1e6 / r, rss / 1024, e }'
 }
 
-echo "| workload | req/s | p50 ms | p99 ms | proxy CPU-µs/req | of it user | errors |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| workload | req/s | p50 ms | p99 ms | proxy CPU-µs/req | of it user | RSS MB | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for w in $WORKLOADS; do
   case $w in
     public)  config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run public 1 /public/x; stop_proxy ;;

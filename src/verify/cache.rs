@@ -66,12 +66,12 @@ impl TokenCache {
         Some(entry.verified)
     }
 
-    pub(crate) fn insert(&self, token: &str, verified: &Verified, keys: &Arc<KeySet>) {
+    pub(crate) fn insert(&self, token: Arc<str>, verified: &Verified, keys: &Arc<KeySet>) {
         let entry = Entry {
             verified: verified.clone(),
             keys: Arc::downgrade(keys),
         };
-        self.entries.insert(Arc::from(token), entry);
+        self.entries.insert(token, entry);
     }
 
     pub(crate) fn clear(&self) {

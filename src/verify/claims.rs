@@ -18,6 +18,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TokenUse;
+use bytes::Bytes;
 use http::HeaderValue;
 
 /// Why a token whose claims [`Claims::parse`] refused is invalid.
@@ -95,8 +96,8 @@ pub struct Claims {
     /// Token id.
     pub jti: Option<String>,
     /// The token's payload segment as received, as the `X-Auth-Claims` value: made a
-    /// header value (checked and copied) once with the claims, not on every request
-    /// that forwards a cached token (~500 bytes).
+    /// header value once with the claims, not on every request that forwards a cached
+    /// token (~500 bytes); the verifier's shares the token text's allocation.
     payload_b64: HeaderValue,
     /// The app client the token was accepted for (see [`Claims::accept_client`]).
     client: Option<String>,
@@ -121,19 +122,40 @@ pub struct IdentityValues {
 
 impl IdentityValues {
     /// Values for forwardable claims (no control characters: see
-    /// [`Claims::unforwardable`]), so every present claim gives a value.
+    /// [`Claims::unforwardable`]), so every present claim gives a value. They are
+    /// slices of one buffer: one allocation per token (a cached token's memory), and
+    /// cloning any of them counts references on the same block.
     fn of(claims: &Claims) -> IdentityValues {
+        let joined;
         let groups = match claims.groups.as_slice() {
             [] => None,
-            [group] => header_value(Some(group)),
-            groups => header_value(Some(&groups.join(","))),
+            [group] => Some(group.as_str()),
+            groups => {
+                joined = groups.join(",");
+                Some(joined.as_str())
+            }
         };
-        IdentityValues {
-            sub: header_value(Some(&claims.sub)),
-            username: header_value(claims.username()),
-            email: header_value(claims.email.as_deref()),
+        let texts = [
+            Some(claims.sub.as_str()),
+            claims.username(),
+            claims.email.as_deref(),
             groups,
-            scope: header_value(claims.scope.as_deref()),
+            claims.scope.as_deref(),
+        ];
+        let all = Bytes::from(texts.iter().flatten().copied().collect::<String>());
+        let mut start = 0;
+        let [sub, username, email, groups, scope] = texts.map(|text| {
+            let end = start + text?.len();
+            let value = HeaderValue::from_maybe_shared(all.slice(start..end)).ok();
+            start = end;
+            value
+        });
+        IdentityValues {
+            sub,
+            username,
+            email,
+            groups,
+            scope,
             client: None,
         }
     }
@@ -144,8 +166,12 @@ fn header_value(text: Option<&str>) -> Option<HeaderValue> {
 }
 
 impl Claims {
-    /// Reads claims from the decoded payload; `payload_b64` is the segment it came from.
-    pub(crate) fn parse(payload: &[u8], payload_b64: &str) -> Result<Claims, serde_json::Error> {
+    /// Reads claims from the decoded payload; `payload_b64` is the segment it came from
+    /// (the verifier's shares the token's bytes).
+    pub(crate) fn parse(
+        payload: &[u8],
+        payload_b64: HeaderValue,
+    ) -> Result<Claims, serde_json::Error> {
         let read: ClaimsRead = serde_json::from_slice(payload)?;
         let mut claims = read.into_claims(payload_b64)?;
         if let Some(why) = claims.unforwardable() {
@@ -286,7 +312,7 @@ struct ClaimsRead {
 }
 
 impl ClaimsRead {
-    fn into_claims(self, payload_b64: &str) -> Result<Claims, serde_json::Error> {
+    fn into_claims(self, payload_b64: HeaderValue) -> Result<Claims, serde_json::Error> {
         let token_use =
             self.declared_use
                 .unwrap_or(if self.client_id.is_some() || self.scope.is_some() {
@@ -312,7 +338,7 @@ impl ClaimsRead {
             groups: self.groups,
             scope: self.scope,
             jti: self.jti,
-            payload_b64: HeaderValue::from_str(payload_b64).map_err(de::Error::custom)?,
+            payload_b64,
             client: None,
             values: IdentityValues::default(),
         })
@@ -457,9 +483,13 @@ mod tests {
 
     const BASE: &str = r#""sub":"u","iss":"i","token_use":"access","exp":100"#;
 
+    fn read(json: &str) -> Result<Claims, serde_json::Error> {
+        Claims::parse(json.as_bytes(), HeaderValue::from_static(""))
+    }
+
     fn parse(extra: &str) -> Result<Claims, serde_json::Error> {
         let json = format!("{{{BASE}{extra}}}");
-        Claims::parse(json.as_bytes(), "seg")
+        Claims::parse(json.as_bytes(), HeaderValue::from_static("seg"))
     }
 
     #[test]
@@ -494,7 +524,7 @@ mod tests {
             (vec!["a".to_owned()], Some("read"))
         );
         let json = r#"{"sub":"u","iss":"i","token_use":"i\u0064","exp":1}"#;
-        let c = Claims::parse(json.as_bytes(), "").unwrap();
+        let c = read(json).unwrap();
         assert_eq!(c.declared_use, Some(TokenUse::Id));
     }
 
@@ -527,18 +557,18 @@ mod tests {
     #[test]
     fn exp_is_required_and_numeric() {
         let no_exp = r#"{"sub":"u","iss":"i","token_use":"id"}"#;
-        assert!(Claims::parse(no_exp.as_bytes(), "").is_err());
+        assert!(read(no_exp).is_err());
         let str_exp = r#"{"sub":"u","iss":"i","token_use":"id","exp":"100"}"#;
-        assert!(Claims::parse(str_exp.as_bytes(), "").is_err());
+        assert!(read(str_exp).is_err());
     }
 
     #[test]
     fn token_use_is_access_or_id_only() {
         let json = r#"{"sub":"u","iss":"i","token_use":"refresh","exp":1}"#;
-        assert!(Claims::parse(json.as_bytes(), "").is_err());
+        assert!(read(json).is_err());
         let id =
             r#"{"sub":"u","iss":"i","token_use":"id","exp":1,"aud":"c","cognito:username":"n"}"#;
-        let mut c = Claims::parse(id.as_bytes(), "").unwrap();
+        let mut c = read(id).unwrap();
         assert!(c.accept_client(&["c".into()]));
         assert_eq!((c.client(), c.username()), (Some("c"), Some("n")));
         assert!(!c.accept_client(&["d".into()]));
@@ -548,7 +578,7 @@ mod tests {
     #[test]
     fn claims_the_identity_headers_cannot_carry_are_refused() {
         let sub = r#"{"sub":"u\r\nX-Auth-Groups: admin","iss":"i","exp":1}"#;
-        assert!(Claims::parse(sub.as_bytes(), "").is_err());
+        assert!(read(sub).is_err());
         for bad in [
             r#","username":"a\u0000b""#,
             r#","email":"e\u007f""#,
@@ -573,7 +603,7 @@ mod tests {
         let json = r#"{"sub":"u-1","iss":"i","exp":1,"token_use":"id","aud":"app",
             "username":"not-read","cognito:username":"Zoë","email":"z@example.com",
             "cognito:groups":["a","b c"]}"#;
-        let mut id = Claims::parse(json.as_bytes(), "").unwrap();
+        let mut id = read(json).unwrap();
         let v = id.identity_values();
         assert_eq!(text(&v.sub), Some(b"u-1".to_vec()));
         assert_eq!(text(&v.username), Some("Zoë".as_bytes().to_vec()));
@@ -596,13 +626,17 @@ mod tests {
         assert_eq!(text(&v.scope), Some(b"s t".to_vec()));
         assert_eq!(text(&v.groups), None);
         assert_eq!(text(&v.email), None);
+        // One buffer for the token: the values lie side by side in it.
+        let (sub, username) = (v.sub.as_ref().unwrap(), v.username.as_ref().unwrap());
+        let after_sub = sub.as_bytes().as_ptr().wrapping_add(sub.len());
+        assert_eq!(username.as_bytes().as_ptr(), after_sub);
     }
 
     #[test]
     fn without_token_use_the_kind_is_derived_from_client_id_or_scope() {
         let kind = |extra: &str| {
             let json = format!(r#"{{"sub":"u","iss":"i","exp":1{extra}}}"#);
-            let c = Claims::parse(json.as_bytes(), "").unwrap();
+            let c = read(&json).unwrap();
             assert_eq!(c.declared_use, None);
             c.token_use
         };

@@ -29,10 +29,13 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::HeaderValue;
 use jsonwebtoken::{Algorithm, errors::ErrorKind};
 
 pub use claims::{Claims, IdentityValues, NumericDate, UNREADABLE_CLAIMS};
@@ -98,9 +101,9 @@ impl Verifier {
         {
             return Ok(hit);
         }
-        let (verified, set) = self.verify_uncached(token, keys, now)?;
+        let (verified, set, text) = self.verify_uncached(token, keys, now)?;
         if let Some(cache) = &self.cache {
-            cache.insert(token, &verified, &set);
+            cache.insert(text, &verified, &set);
         }
         Ok(verified)
     }
@@ -117,15 +120,19 @@ impl Verifier {
         token: &str,
         keys: &KeyStore,
         now: f64,
-    ) -> Result<(Verified, Arc<KeySet>), AuthError> {
+    ) -> Result<(Verified, Arc<KeySet>, Arc<str>), AuthError> {
         let segments = token::split(token)?;
         let header = token::header(segments.header)?;
         let payload = token::decode(segments.payload)?;
+        // One copy of the token text: the cache's key, and through `X-Auth-Claims` the
+        // claims' view of the payload segment.
+        let text: Arc<str> = Arc::from(token);
+        let payload_b64 = shared_slice(&text, segments.payload_range())?;
         // The payload is read once, here; before the signature holds, only `iss` is
         // used (to pick the issuer whose keys must verify it). A payload the typed read
         // refuses is read again for `iss` alone, so that an unsigned or forged token is
         // refused for its signature before its claims are judged.
-        let claims = Claims::parse(&payload, segments.payload);
+        let claims = Claims::parse(&payload, payload_b64);
         let issuer_idx = match &claims {
             Ok(claims) => self.issuer_index(&claims.iss)?,
             Err(_) => self.issuer_index(&token::unverified_iss(&payload)?)?,
@@ -146,6 +153,7 @@ impl Verifier {
                 claims: Arc::new(claims),
             },
             set,
+            text,
         ))
     }
 
@@ -183,6 +191,18 @@ impl Verifier {
         }
         check_client(issuer, claims)
     }
+}
+
+/// `range` of `text` as a header value sharing `text`'s allocation.
+fn shared_slice(text: &Arc<str>, range: Range<usize>) -> Result<HeaderValue, AuthError> {
+    struct Text(Arc<str>);
+    impl AsRef<[u8]> for Text {
+        fn as_ref(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+    }
+    let bytes = Bytes::from_owner(Text(Arc::clone(text))).slice(range);
+    HeaderValue::from_maybe_shared(bytes).map_err(|_| AuthError::Malformed("token is not text"))
 }
 
 /// RFC 7519 §4.1.4-4.1.6, with `leeway` of clock skew either way.

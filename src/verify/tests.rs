@@ -378,6 +378,14 @@ fn picks_the_issuer_by_exact_iss() {
 }
 
 #[test]
+fn the_claims_value_is_a_view_of_the_token_text_not_a_copy() {
+    let text: Arc<str> = Arc::from("hhh.pppp.ss");
+    let value = shared_slice(&text, 4..8).unwrap();
+    assert_eq!(value, "pppp");
+    assert_eq!(value.as_bytes().as_ptr(), text[4..].as_ptr());
+}
+
+#[test]
 fn cache_hit_returns_the_same_claims_until_exp() {
     let v = testkit::verifier_for(&[testkit::issuer()], 16);
     let store = testkit::store();

@@ -9,6 +9,7 @@ use crate::jwks::{KeyStore, VerifyKey};
 use crate::verify::{AuthError, Claims, MAX_TOKEN_BYTES, UNREADABLE_CLAIMS};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderValue;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 use std::str::FromStr as _;
@@ -249,6 +250,8 @@ impl Checker<'_> {
     }
 
     fn claims(&mut self, payload: &[u8], segment: &str) -> Option<Claims> {
+        // A segment that decoded as base64url is a valid header value.
+        let segment = HeaderValue::from_str(segment).unwrap_or(HeaderValue::from_static(""));
         match Claims::parse(payload, segment) {
             Ok(claims) => {
                 self.ok(format!(
