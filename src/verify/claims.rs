@@ -142,7 +142,9 @@ impl IdentityValues {
             groups,
             claims.scope.as_deref(),
         ];
-        let all = Bytes::from(texts.iter().flatten().copied().collect::<String>());
+        let mut all = String::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
+        texts.iter().flatten().for_each(|text| all.push_str(text));
+        let all = Bytes::from(all);
         let mut start = 0;
         let [sub, username, email, groups, scope] = texts.map(|text| {
             let end = start + text?.len();
