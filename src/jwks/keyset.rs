@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::signature::ParsedPublicKey;
 use base64::Engine as _;
@@ -19,6 +20,9 @@ use super::KeySetError;
 
 /// Smallest accepted RSA modulus, in bytes (2048 bits, RFC 7518 §3.3).
 const MIN_RSA_MODULUS_BYTES: usize = 256;
+/// Smallest accepted RSA public exponent. `e = 1` makes "verification" the identity
+/// function, and every small exponent is a sign of a made-up key; real keys use 65537.
+const MIN_RSA_EXPONENT: u32 = 3;
 
 /// One verification key and the only algorithm it may verify.
 #[derive(Clone)]
@@ -45,7 +49,11 @@ impl std::fmt::Debug for VerifyKey {
 pub struct KeySet {
     keys: HashMap<String, VerifyKey>,
     skipped: usize,
-    fetched_at: SystemTime,
+    /// SHA-256 of the loaded keys' JWKs, in kid order: equal for a refetch that
+    /// changed nothing.
+    fingerprint: [u8; 32],
+    /// When a fetch last returned these keys (ms since the Unix epoch).
+    confirmed_ms: AtomicU64,
 }
 
 /// The JWKS document: only `keys` matters; each entry is read on its own so that one
@@ -77,11 +85,13 @@ impl KeySet {
     pub fn from_jwks(bytes: &[u8], allowed: &[Algorithm]) -> Result<KeySet, KeySetError> {
         let raw: RawSet = serde_json::from_slice(bytes)?;
         let mut keys = HashMap::with_capacity(raw.keys.len());
+        let mut loaded = Vec::with_capacity(raw.keys.len());
         let mut skipped = 0;
         for value in &raw.keys {
             match usable_key(value, allowed) {
                 // First key wins on a duplicated kid, as in a lookup by `find`.
                 Ok((kid, key)) if !keys.contains_key(&kid) => {
+                    loaded.push((kid.clone(), value));
                     keys.insert(kid, key);
                 }
                 Ok((kid, _)) => skip(&mut skipped, &kid, "duplicate kid"),
@@ -94,8 +104,20 @@ impl KeySet {
         Ok(KeySet {
             keys,
             skipped,
-            fetched_at: SystemTime::now(),
+            fingerprint: fingerprint(loaded),
+            confirmed_ms: AtomicU64::new(unix_ms(SystemTime::now())),
         })
+    }
+
+    /// Whether `other` holds exactly the same keys (a refetch that changed nothing).
+    pub fn same_keys(&self, other: &KeySet) -> bool {
+        self.fingerprint == other.fingerprint
+    }
+
+    /// Records that a fetch returned these same keys again.
+    pub fn confirm(&self, other: &KeySet) {
+        let ms = other.confirmed_ms.load(Ordering::Relaxed);
+        self.confirmed_ms.fetch_max(ms, Ordering::Relaxed);
     }
 
     /// The key with this `kid`, if the set has it.
@@ -123,10 +145,32 @@ impl KeySet {
         self.skipped
     }
 
-    /// When this set was built.
+    /// When a fetch last returned these keys.
     pub fn fetched_at(&self) -> SystemTime {
-        self.fetched_at
+        UNIX_EPOCH + Duration::from_millis(self.confirmed_ms.load(Ordering::Relaxed))
     }
+}
+
+/// SHA-256 over the loaded keys' JWKs by kid order (serde_json writes object members
+/// sorted, so the text is canonical).
+fn fingerprint(mut loaded: Vec<(String, &serde_json::Value)>) -> [u8; 32] {
+    use aws_lc_rs::digest;
+    loaded.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for (kid, jwk) in loaded {
+        ctx.update(kid.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(jwk.to_string().as_bytes());
+        ctx.update(&[0]);
+    }
+    let mut out = [0; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn skip(skipped: &mut usize, kid: &str, why: &str) {
@@ -213,6 +257,12 @@ fn rsa_key(jwk: &RawJwk) -> Result<DecodingKey, &'static str> {
     let significant = n.iter().skip_while(|b| **b == 0).count();
     if significant < MIN_RSA_MODULUS_BYTES {
         return Err("RSA modulus shorter than 2048 bits");
+    }
+    let exponent = e.iter().skip_while(|b| **b == 0);
+    let small = exponent.clone().count() <= 4
+        && exponent.fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) < MIN_RSA_EXPONENT;
+    if small || e.last().is_none_or(|b| b % 2 == 0) {
+        return Err("RSA exponent is not an odd number of at least 3");
     }
     Ok(DecodingKey::from_rsa_raw_components(&n, &e))
 }
@@ -338,6 +388,33 @@ mod tests {
     fn short_rsa_modulus_is_skipped() {
         let doc = r#"{"keys":[{"kty":"RSA","kid":"s","n":"AQAB","e":"AQAB"}]}"#;
         assert!(KeySet::from_jwks(doc.as_bytes(), RS).is_err());
+    }
+
+    #[test]
+    fn tiny_or_even_rsa_exponents_are_skipped() {
+        let with_e = |e: &str| {
+            rsa_entry(r#","kid":"k""#).replace("\"e\":\"AQAB\"", &format!("\"e\":\"{e}\""))
+        };
+        // 1, 0, 2 and 65536 are no RSA exponents a real key has.
+        for e in ["AQ", "AA", "Ag", "AQAA", "AAAB", ""] {
+            let doc = set_of(&[with_e(e)]);
+            assert!(KeySet::from_jwks(doc.as_bytes(), RS).is_err(), "e = {e:?}");
+        }
+        for e in ["Aw", "AQAB"] {
+            let doc = set_of(&[with_e(e)]);
+            assert!(KeySet::from_jwks(doc.as_bytes(), RS).is_ok(), "e = {e:?}");
+        }
+    }
+
+    #[test]
+    fn same_keys_tells_an_unchanged_refetch() {
+        let a = set_of(&[rsa_entry(r#","kid":"a""#), rsa_entry(r#","kid":"b""#)]);
+        let reordered = set_of(&[rsa_entry(r#","kid":"b""#), rsa_entry(r#","kid":"a""#)]);
+        let other = set_of(&[rsa_entry(r#","kid":"a""#)]);
+        let load = |doc: &str| KeySet::from_jwks(doc.as_bytes(), RS).unwrap();
+        assert!(load(&a).same_keys(&load(&a)));
+        assert!(load(&a).same_keys(&load(&reordered)));
+        assert!(!load(&a).same_keys(&load(&other)));
     }
 
     #[test]

@@ -201,7 +201,12 @@ impl KeyStore {
         };
         match set {
             Some(set) => {
-                slot.set.store(Some(Arc::new(set)));
+                // An unchanged set keeps its identity: the verified-token cache holds
+                // entries only for the set they were verified with.
+                match slot.set.load().as_deref() {
+                    Some(current) if current.same_keys(&set) => current.confirm(&set),
+                    _ => slot.set.store(Some(Arc::new(set))),
+                }
                 slot.ok.fetch_add(1, Ordering::Relaxed);
             }
             None => {

@@ -60,10 +60,65 @@ fn host_name(host: &str) -> &str {
     name.strip_suffix('.').unwrap_or(name)
 }
 
+/// Whether `host` is a valid `Host` value (RFC 9112 §3.2): `uri-host [ ":" port ]`, the
+/// host an IP literal in brackets, an IPv4 address or a reg-name (RFC 3986 §3.2.2),
+/// the port digits. Anything else (`a:1@b`, `:abc`, `a:80:90`, spaces) would let the
+/// route's host filter and the upstream read different hosts.
+pub fn is_valid_host(host: &str) -> bool {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(literal) => match literal.split_once(']') {
+            Some((inner, rest)) if inner.parse::<std::net::Ipv6Addr>().is_ok() => ("", rest),
+            _ => return false,
+        },
+        None => host.split_at(host.find(':').unwrap_or(host.len())),
+    };
+    let port_ok = match port.strip_prefix(':') {
+        Some(digits) => digits.bytes().all(|b| b.is_ascii_digit()) && digits.len() <= 5,
+        None => port.is_empty(),
+    };
+    port_ok && name.bytes().all(is_reg_name_byte)
+}
+
+/// RFC 3986 §3.2.2 reg-name: unreserved, pct-encoded (`%` and hex digits) or sub-delims.
+fn is_reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_syntax() {
+        for ok in [
+            "api.example.com",
+            "api.example.com:8443",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8080",
+            "a-b_c~d",
+            "example.com:",
+            "",
+        ] {
+            assert!(is_valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "public.example:1@admin.example",
+            "a@b",
+            ":abc",
+            "a:abc",
+            "a:80:90",
+            "a b",
+            "[::1",
+            "[zz]:80",
+            "[::1]x",
+            "a/b",
+            "a:123456",
+        ] {
+            assert!(!is_valid_host(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn exact_ignores_case_port_and_trailing_dot() {

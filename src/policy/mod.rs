@@ -9,6 +9,7 @@ pub mod pattern;
 pub mod rule;
 pub mod table;
 
+pub use host::is_valid_host;
 pub use path::{PathError, normalize};
 pub use pattern::{Pattern, PatternError};
 pub use rule::{Forbidden, Subject};

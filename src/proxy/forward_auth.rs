@@ -3,6 +3,7 @@
 //! `X-Original-URL`; Envoy's ext_authz HTTP service sends the request itself.
 
 use super::error::Refusal;
+use crate::policy::is_valid_host;
 use http::header::HOST;
 use http::request::Parts;
 use http::{HeaderMap, Method, Uri};
@@ -35,9 +36,7 @@ pub fn original_request(parts: &Parts) -> Result<Original, Refusal> {
         let uri = parse_uri("X-Forwarded-Uri", uri)?;
         return Ok(Original {
             method: method(h, "x-forwarded-method")?.unwrap_or_else(|| parts.method.clone()),
-            host: text(h, "x-forwarded-host")?
-                .or(text(h, HOST.as_str())?)
-                .map(str::to_owned),
+            host: host(text(h, "x-forwarded-host")?.or(text(h, HOST.as_str())?))?,
             path: uri.path().to_owned(),
         });
     }
@@ -45,28 +44,45 @@ pub fn original_request(parts: &Parts) -> Result<Original, Refusal> {
         let uri = parse_uri("X-Original-URL", url)?;
         return Ok(Original {
             method: method(h, "x-original-method")?.unwrap_or_else(|| parts.method.clone()),
-            host: uri
-                .host()
-                .map(str::to_owned)
-                .or(text(h, HOST.as_str())?.map(str::to_owned)),
+            host: host(
+                uri.authority()
+                    .map(|a| a.as_str())
+                    .or(text(h, HOST.as_str())?),
+            )?,
             path: uri.path().to_owned(),
         });
     }
     Ok(Original {
         method: parts.method.clone(),
-        host: text(h, HOST.as_str())?.map(str::to_owned),
+        host: host(text(h, HOST.as_str())?)?,
         path: parts.uri.path().to_owned(),
     })
 }
 
+/// The value of `name`, which must appear at most once: with two, the ingress's and a
+/// client's, either could be the one the ingress meant.
 fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Refusal> {
-    headers
-        .get(name)
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| Refusal::BadRequest(format!("{name} is not valid text")))
-        })
-        .transpose()
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Refusal::BadRequest(format!("more than one {name} header")));
+    }
+    value
+        .to_str()
+        .map(Some)
+        .map_err(|_| Refusal::BadRequest(format!("{name} is not valid text")))
+}
+
+/// The original request's host, which must be a valid `host[:port]` (RFC 9112 §3.2).
+fn host(value: Option<&str>) -> Result<Option<String>, Refusal> {
+    match value {
+        Some(h) if !is_valid_host(h) => Err(Refusal::BadRequest(
+            "the original request's host is not a valid host[:port]".into(),
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
 }
 
 fn method(headers: &HeaderMap, name: &str) -> Result<Option<Method>, Refusal> {
@@ -79,6 +95,12 @@ fn method(headers: &HeaderMap, name: &str) -> Result<Option<Method>, Refusal> {
 }
 
 fn parse_uri(name: &str, value: &str) -> Result<Uri, Refusal> {
+    // The URI parser would end the path at a `#` and drop the rest: the path checked
+    // would not be the path the ingress forwards (`/public/x#/../../admin/y`). A
+    // fragment is never part of a request target (RFC 9112 §3.2).
+    if value.contains('#') {
+        return Err(Refusal::BadRequest(format!("{name} contains '#'")));
+    }
     let uri: Uri = value
         .parse()
         .map_err(|_| Refusal::BadRequest(format!("{name} is not a valid URI")))?;

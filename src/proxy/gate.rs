@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use http::header::HOST;
 use http::request::Parts;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,6 +130,16 @@ impl Gate {
                     &mut outcome,
                 )
             }
+            // A reverse proxy opens no tunnels: CONNECT (RFC 9110 §9.3.6) is for forward
+            // proxies, and an origin-form one is malformed to begin with.
+            _ if method == Method::CONNECT => {
+                let why = "CONNECT is not supported: cognigate is a reverse proxy";
+                refuse(
+                    (None, Refusal::BadRequest(why.into())),
+                    &request_id,
+                    &mut outcome,
+                )
+            }
             Mode::Proxy => {
                 self.proxy(&snap, req, client, &request_id, &mut outcome)
                     .await
@@ -181,8 +191,12 @@ impl Gate {
             };
             return refuse((None, refusal), request_id, outcome);
         };
-        let pq = path_and_query(&parts, admitted.new_path.as_deref());
+        let pq = match path_and_query(&parts, admitted.new_path.as_deref()) {
+            Ok(pq) => pq,
+            Err(refusal) => return refuse((Some(admitted.route), refusal), request_id, outcome),
+        };
         outcome.path = Some(pq.clone());
+        let client_version = parts.version;
         let upgrade = forwarder
             .supports_upgrades()
             .then(|| upgrade::take(&mut parts))
@@ -207,7 +221,7 @@ impl Gate {
             .and_then(|resp| no_unasked_switch(resp, upgrade.is_some()));
         outcome.upstream_ms = sent.map(|t| millis(t.elapsed()));
         match result {
-            Ok(resp) => relay(resp, upgrade, request_id),
+            Ok(resp) => relay(resp, upgrade, client_version, request_id),
             Err(refusal) => {
                 if let Refusal::Upstream { cause, .. } = &refusal {
                     tracing::warn!(
@@ -236,6 +250,10 @@ impl Gate {
         // Hop-by-hop first: the identity headers cannot be among them (a `Connection`
         // naming one was refused), and its pass then has fewer names to look at.
         headers::remove_hop_by_hop(&mut parts.headers, true);
+        headers::remove_client_stated(&mut parts.headers);
+        if parts.version == Version::HTTP_2 {
+            headers::join_cookies(&mut parts.headers);
+        }
         rewrite_request(snap, &mut parts.headers, admitted);
         if let Some(upgrade) = upgrade {
             upgrade.set_headers(&mut parts.headers);
@@ -284,7 +302,7 @@ impl Gate {
         snap: &'s Snapshot,
         parts: &Parts,
     ) -> Result<Admitted<'s>, auth::Refused<'s>> {
-        headers::check_host(parts.version, &parts.headers).map_err(|r| (None, r))?;
+        headers::check_host(parts.version, &parts.uri, &parts.headers).map_err(|r| (None, r))?;
         let host = host_of(parts);
         let host = host.as_ref().and_then(|h| h.to_str().ok());
         let target = Target {
@@ -324,14 +342,18 @@ fn no_unasked_switch(
     Ok(resp)
 }
 
-/// The upstream's response on its way to the client, without hop-by-hop headers; a 101
-/// answering an upgrade we passed keeps its upgrade headers and carries the splice.
+/// The upstream's response on its way to the client, in the client's HTTP version
+/// (an HTTP/1.0 upstream's status line would cost an HTTP/1.1 client its keep-alive),
+/// without hop-by-hop headers; a 101 answering an upgrade we passed keeps its upgrade
+/// headers and carries the splice.
 fn relay(
     resp: Response<UpstreamBody>,
     upgrade: Option<UpgradeRequest>,
+    client_version: Version,
     request_id: &HeaderValue,
 ) -> Response<ResponseBody> {
     let (mut parts, body) = resp.into_parts();
+    parts.version = client_version;
     let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
     let protocol = parts.headers.get(http::header::UPGRADE).cloned();
     headers::remove_hop_by_hop(&mut parts.headers, false);
@@ -388,21 +410,24 @@ fn host_of(parts: &Parts) -> Option<HeaderValue> {
 }
 
 /// The path to forward: the request's own when normalization changed nothing (no copy),
-/// else the normalized one, with the query exactly as the client sent it.
-fn path_and_query(parts: &Parts, new_path: Option<&str>) -> PathAndQuery {
-    let original = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or(PathAndQuery::from_static("/"));
+/// else the normalized one, with the query exactly as the client sent it. The path
+/// matched is the path forwarded: if the normalized one cannot be a request target, the
+/// request is refused, never forwarded as the client wrote it.
+fn path_and_query(parts: &Parts, new_path: Option<&str>) -> Result<PathAndQuery, Refusal> {
     let Some(path) = new_path else {
-        return original;
+        return Ok(parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or(PathAndQuery::from_static("/")));
     };
     let text = match parts.uri.query() {
         Some(q) => format!("{path}?{q}"),
         None => path.to_owned(),
     };
-    PathAndQuery::try_from(text).unwrap_or(original)
+    PathAndQuery::try_from(text).map_err(|_| {
+        Refusal::BadRequest("the normalized path is not a valid request target".into())
+    })
 }
 
 /// The one line per request at info (`cognigate::access`): its fields in one place.

@@ -1,9 +1,11 @@
 //! Header rewriting between client and upstream: hop-by-hop removal (RFC 9110 §7.6.1),
-//! request framing checks (RFC 9112 §6.3), `X-Forwarded-*` and `X-Request-Id`.
+//! request head checks (RFC 9112 §3.2, §6.3), headers only cognigate may state,
+//! `X-Forwarded-*` and `X-Request-Id`.
 
 use super::error::Refusal;
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Version};
+use crate::policy::is_valid_host;
+use http::header::{CONNECTION, CONTENT_LENGTH, COOKIE, HOST, TE, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri, Version};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
@@ -29,33 +31,131 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     HeaderName::from_static("http2-settings"),
 ];
 
-/// Refuses requests whose length is ambiguous: both `Content-Length` and
-/// `Transfer-Encoding` (the classic CL.TE / TE.CL smuggling pair), or several
-/// `Content-Length` values. hyper already refuses most malformed framing; this closes
-/// what it would otherwise resolve silently.
+/// Refuses a request with several `Content-Length` fields. Over HTTP/1.1 hyper never
+/// lets one through (equal values are merged, different ones refused), and it resolves
+/// `Content-Length` with `Transfer-Encoding` itself (see `server::framing`); the h2
+/// crate checks only the first `Content-Length` of an HTTP/2 request, so a second one
+/// could reach an upstream that reads the other.
 pub fn check_framing(headers: &HeaderMap) -> Result<(), Refusal> {
-    let lengths = headers.get_all(CONTENT_LENGTH).iter().count();
-    if lengths > 0 && headers.contains_key(TRANSFER_ENCODING) {
-        return Err(Refusal::BadRequest(
-            "both Content-Length and Transfer-Encoding are set".into(),
-        ));
-    }
-    if lengths > 1 {
+    if headers.get_all(CONTENT_LENGTH).iter().nth(1).is_some() {
         return Err(Refusal::BadRequest("more than one Content-Length".into()));
     }
     Ok(())
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request carries exactly one `Host`, any request at most
-/// one (two would let the route's host rule and the upstream read different hosts).
-pub fn check_host(version: Version, headers: &HeaderMap) -> Result<(), Refusal> {
-    match headers.get_all(HOST).iter().count() {
-        0 if version == Version::HTTP_11 => Err(Refusal::BadRequest(
-            "an HTTP/1.1 request must have a Host header".into(),
-        )),
-        0 | 1 => Ok(()),
-        _ => Err(Refusal::BadRequest("more than one Host header".into())),
+/// one (two would let the route's host rule and the upstream read different hosts), and
+/// it must be a valid host. A target with an authority (HTTP/2's `:authority`, or an
+/// HTTP/1.1 absolute-form target) must name the same host (RFC 9113 §8.3.1).
+pub fn check_host(version: Version, uri: &Uri, headers: &HeaderMap) -> Result<(), Refusal> {
+    let mut hosts = headers.get_all(HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Refusal::BadRequest("more than one Host header".into()));
     }
+    let authority = uri.authority().map(|a| a.as_str());
+    let host = match (host, authority) {
+        (None, None) if version == Version::HTTP_11 => {
+            return Err(Refusal::BadRequest(
+                "an HTTP/1.1 request must have a Host header".into(),
+            ));
+        }
+        (None, None) => return Ok(()),
+        (Some(host), _) => host
+            .to_str()
+            .map_err(|_| Refusal::BadRequest("the Host header is not text".into()))?,
+        (None, Some(authority)) => authority,
+    };
+    if !is_valid_host(host) || authority.is_some_and(|a| !is_valid_host(a)) {
+        return Err(Refusal::BadRequest(
+            "the Host header (or :authority) is not a valid host[:port]".into(),
+        ));
+    }
+    if authority.is_some_and(|a| !a.eq_ignore_ascii_case(host)) {
+        return Err(Refusal::BadRequest(
+            "the Host header and the request target's authority differ".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Headers a backend may read as facts about the client hop or about the request's
+/// method or target: RFC 7239 `Forwarded`, the `X-Real-IP` family that nginx setups
+/// and CDNs use, the `X-Original-URL` family that IIS and Symfony honour, and the
+/// method overrides of Rails, Express and Spring (which would turn a `POST` that a
+/// route's `methods` allowed into a `DELETE` it did not). cognigate states none of
+/// them, so a client's copy is removed, in every spelling (folded as identity headers
+/// are: any case, `_` or `.` for `-`).
+const CLIENT_STATED: [&str; 13] = [
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-host",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// The `X-Forwarded-*` headers cognigate does state: a client's copy in another spelling
+/// (`X_Forwarded_Host`) is removed, as a backend may fold it onto ours.
+const STATED: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+
+/// Whether a request header is one that only cognigate may state (see [`CLIENT_STATED`]).
+fn is_client_stated(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    let folds_to = |want: &str| {
+        name.len() == want.len()
+            && name
+                .bytes()
+                .zip(want.bytes())
+                .all(|(a, b)| a == b || (b == b'-' && (a == b'_' || a == b'.')))
+    };
+    // Most names start with neither `x` nor `f`/`t`: one byte rules them out.
+    matches!(name.as_bytes().first(), Some(b'x' | b'f' | b't'))
+        && (CLIENT_STATED.iter().any(|n| folds_to(n))
+            || STATED.iter().any(|n| folds_to(n) && name != *n))
+}
+
+/// Removes the client's copies of the headers only cognigate may state.
+pub fn remove_client_stated(headers: &mut HeaderMap) {
+    if !headers.keys().any(is_client_stated) {
+        return;
+    }
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_client_stated(n))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
+    }
+}
+
+/// RFC 9113 §8.2.3: the `cookie` fields of an HTTP/2 request are joined with `"; "`
+/// into one before the request goes to an HTTP/1.1 upstream (which may read only the
+/// first `Cookie` line, or another one than cognigate did).
+pub fn join_cookies(headers: &mut HeaderMap) {
+    let mut values = headers.get_all(COOKIE).iter();
+    if values.nth(1).is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for value in headers.get_all(COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    match HeaderValue::from_bytes(&joined) {
+        Ok(value) => headers.insert(COOKIE, value),
+        Err(_) => headers.remove(COOKIE),
+    };
 }
 
 /// Removes hop-by-hop headers and every header the `Connection` header names. Most
@@ -267,15 +367,97 @@ mod tests {
     }
 
     #[test]
-    fn ambiguous_framing_is_refused() {
+    fn several_lengths_are_refused() {
         let mut h = HeaderMap::new();
         h.insert(CONTENT_LENGTH, HeaderValue::from_static("5"));
         assert!(check_framing(&h).is_ok());
-        h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-        assert!(check_framing(&h).is_err());
-        h.remove(TRANSFER_ENCODING);
         h.append(CONTENT_LENGTH, HeaderValue::from_static("6"));
         assert!(check_framing(&h).is_err());
+    }
+
+    #[test]
+    fn hosts_must_be_valid_and_agree_with_the_authority() {
+        let check = |version, uri: &str, host: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(host) = host {
+                h.insert(HOST, HeaderValue::from_str(host).unwrap());
+            }
+            check_host(version, &uri.parse().unwrap(), &h).is_ok()
+        };
+        assert!(check(Version::HTTP_11, "/x", Some("a.example:8080")));
+        assert!(!check(Version::HTTP_11, "/x", None));
+        assert!(check(Version::HTTP_10, "/x", None));
+        for bad in ["public.example:1@admin.example", ":abc", "a:80:90"] {
+            assert!(!check(Version::HTTP_11, "/x", Some(bad)), "{bad}");
+        }
+        assert!(check(Version::HTTP_2, "https://a.example/x", None));
+        assert!(check(
+            Version::HTTP_2,
+            "https://A.example/x",
+            Some("a.EXAMPLE")
+        ));
+        assert!(!check(
+            Version::HTTP_2,
+            "https://a.example/x",
+            Some("b.example")
+        ));
+        assert!(!check(
+            Version::HTTP_11,
+            "http://a.example/x",
+            Some("b.example")
+        ));
+    }
+
+    #[test]
+    fn client_stated_routing_and_method_headers_are_removed_in_every_spelling() {
+        let mut h = HeaderMap::new();
+        for name in [
+            "forwarded",
+            "x-real-ip",
+            "X_HTTP_Method_Override",
+            "x.method.override",
+            "x-http-method",
+            "X_Forwarded_Host",
+            "true_client_ip",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("1"),
+            );
+        }
+        for kept in [
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "accept",
+            "x-request-id",
+        ] {
+            h.insert(HeaderName::from_static(kept), HeaderValue::from_static("1"));
+        }
+        remove_client_stated(&mut h);
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            [
+                "accept",
+                "x-forwarded-for",
+                "x-forwarded-host",
+                "x-request-id"
+            ]
+        );
+    }
+
+    #[test]
+    fn http2_cookie_fields_are_joined() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_static("a=1"));
+        join_cookies(&mut h);
+        assert_eq!(h.get_all(COOKIE).iter().count(), 1);
+        h.append(COOKIE, HeaderValue::from_static("b=2"));
+        h.append(COOKIE, HeaderValue::from_static("c=3"));
+        join_cookies(&mut h);
+        let all: Vec<_> = h.get_all(COOKIE).iter().collect();
+        assert_eq!(all, ["a=1; b=2; c=3"]);
     }
 
     #[test]

@@ -50,17 +50,32 @@ pub fn find<'a>(
     Found::Missing
 }
 
+/// RFC 6750 §2.1: `Bearer`, one or more spaces, the token. A value that starts with
+/// `Bearer` in another shape (`Bearer<TAB>x`, `Bearer:x`, `Bearerx`, `Bearer` alone) is
+/// malformed, never "no token": a backend that splits on any whitespace would read a
+/// token cognigate did not check.
 fn bearer(value: &[u8]) -> Found<'_> {
     let Ok(text) = std::str::from_utf8(value) else {
         return Found::Malformed("the Authorization header is not text");
     };
-    match text.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
-            non_empty(Cow::Borrowed(rest.trim()))
-        }
+    let Some(rest) = text
+        .get(..6)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|_| text.get(6..))
+    else {
         // Basic or another scheme: this request carries no bearer token.
-        _ if !text.eq_ignore_ascii_case("bearer") => Found::Missing,
-        _ => Found::Malformed("Bearer without a token"),
+        return Found::Missing;
+    };
+    let token = rest.trim_start_matches(' ').trim_end_matches([' ', '\t']);
+    if token.len() == rest.len() && !rest.is_empty() {
+        return Found::Malformed("the Authorization header is not `Bearer <token>`");
+    }
+    if token.contains(|c: char| c.is_ascii_whitespace()) {
+        return Found::Malformed("the bearer token contains whitespace");
+    }
+    match token.is_empty() {
+        true => Found::Malformed("Bearer without a token"),
+        false => Found::Token(Cow::Borrowed(token)),
     }
 }
 
@@ -183,6 +198,18 @@ mod tests {
             find(&headers(&[("authorization", "Bearer ")]), &s, &[]),
             Found::Malformed(_)
         ));
+        for v in [
+            "Bearer\tforged",
+            "Bearer:x",
+            "Bearerx",
+            "bearer\t",
+            "Bearer x y",
+            "Bearer\tx",
+        ] {
+            let h = headers(&[("authorization", v)]);
+            let found = find(&h, &s, &[]);
+            assert!(matches!(found, Found::Malformed(_)), "{v:?}: {found:?}");
+        }
         let two = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
         assert!(matches!(find(&two, &s, &[]), Found::Malformed(_)));
         assert_eq!(find(&HeaderMap::new(), &s, &[]), Found::Missing);

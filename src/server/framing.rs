@@ -1,84 +1,111 @@
-//! Request smuggling guard (RFC 9112 §6.1, §6.3, §11.2).
+//! Request smuggling guard for HTTP/1.1 (RFC 9112 §6.1, §6.3, §11.2).
 //!
 //! Threat: a request whose length two parsers can read differently (`Content-Length`
 //! together with `Transfer-Encoding`, or several `Content-Length`s) lets an attacker hide
-//! a second request inside the first. hyper resolves these by the RFC (chunked wins, the
-//! connection closes) but drops the evidence before the service sees the headers, and we
-//! want them refused outright, as nginx does. So every HTTP/1 connection's inbound bytes
-//! pass through [`Sniffed`], which follows the message framing on its own (heads with
-//! httparse, bodies by length or chunk sizes) and marks the request index whose head was
-//! ambiguous; the service refuses that request with 400. Anything it cannot follow
-//! (HTTP/2, upgrades, bytes hyper itself will reject) turns the tracker off: it never
-//! refuses what it does not understand, it only adds refusals.
+//! a second request inside the first.
+//!
+//! What hyper already guarantees (hyper 1.12, `src/proto/h1/role.rs`, `Server::parse`):
+//! with both headers, `Transfer-Encoding` wins and `Content-Length` is dropped from the
+//! headers (lines 284-287 and 296-298), and keep-alive is turned off, so nothing after
+//! that request is read as another (lines 359-361); two different `Content-Length`s, a
+//! final coding other than `chunked`, `Transfer-Encoding` on HTTP/1.0, obs-fold and bad
+//! chunk sizes are parse errors (hyper answers 400 or drops the connection). So no
+//! smuggled request can get through hyper; what it does not do is *refuse* the CL+TE
+//! pair (RFC 9112 §6.1 lets a server process it by the transfer coding), and once it has
+//! dropped `Content-Length` the service cannot tell. We refuse it outright, as nginx
+//! and Envoy do, so every HTTP/1 connection's inbound bytes pass through [`Sniffed`],
+//! which follows the framing on its own (heads with httparse, bodies by length or chunk
+//! sizes) and marks the request whose head was ambiguous; the service refuses it (400).
+//!
+//! HTTP/2 never goes through it (RFC 9113 §8.2.2: `Transfer-Encoding` is a stream
+//! error there, which the h2 crate enforces). After a request hyper takes as an upgrade
+//! (`Upgrade` on HTTP/1.1, or `CONNECT`), the bytes that follow are a tunnel if the
+//! answer switched protocols and the next request if not: the tracker holds them until
+//! the service says which ([`FramingGuard::upgrade_answered`]), then stops or goes on.
+//! It never refuses what it does not understand: anything it cannot follow turns it off,
+//! and hyper's guarantees above still hold.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-const NONE: u64 = u64::MAX;
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_LINE: usize = 4096;
 
-/// Shared between a connection's byte tracker and its service.
-#[derive(Debug)]
+/// Shared between a connection's byte tracker and its service. Both sides run on the
+/// connection's task, so the lock is never contended; it is a lock, not atomics, because
+/// the service's upgrade verdict may have to run the tracker over bytes already read.
+#[derive(Debug, Default)]
 pub struct FramingGuard {
-    /// Index (0-based, in arrival order) of the first request with an ambiguous length.
-    ambiguous: AtomicU64,
-    /// Requests the service has taken so far.
-    served: AtomicU64,
+    tracker: Mutex<Tracker>,
 }
 
-impl Default for FramingGuard {
-    fn default() -> Self {
-        FramingGuard {
-            ambiguous: AtomicU64::new(NONE),
-            served: AtomicU64::new(0),
+impl FramingGuard {
+    fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
+        self.tracker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Called once per request, in order: whether this request's framing was ambiguous.
+    pub fn next_request_is_ambiguous(&self) -> bool {
+        let mut t = self.tracker();
+        let index = t.served;
+        t.served += 1;
+        t.ambiguous == Some(index)
+    }
+
+    /// The answer to a request hyper took as an upgrade has been decided: `switched`
+    /// when the connection becomes a tunnel (then nothing more is tracked), else the
+    /// bytes after it are the next request.
+    pub fn upgrade_answered(&self, switched: bool) {
+        let mut t = self.tracker();
+        if t.state != State::Upgrade {
+            return;
+        }
+        if switched {
+            t.state = State::Off;
+            t.buf = Vec::new();
+        } else {
+            t.state = State::Head;
+            let held = std::mem::take(&mut t.buf);
+            t.feed(&held);
         }
     }
 }
 
-impl FramingGuard {
-    /// Called once per request, in order: whether this request's framing was ambiguous.
-    pub fn next_request_is_ambiguous(&self) -> bool {
-        let index = self.served.fetch_add(1, Ordering::AcqRel);
-        self.ambiguous.load(Ordering::Acquire) == index
-    }
-}
-
 /// Where the tracker is in the inbound byte stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
+    #[default]
     Head,
     Fixed(u64),
     ChunkSize,
     ChunkData(u64),
     Trailers,
+    /// After an upgrade request's message: bytes are held until the answer is known.
+    Upgrade,
     Off,
 }
 
 /// Follows HTTP/1 request framing over the bytes a connection reads.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Tracker {
     state: State,
-    /// The head, chunk-size line or trailer section being read.
+    /// The head, chunk-size line or trailer section being read; or the bytes held
+    /// while an upgrade is decided.
     buf: Vec<u8>,
+    /// Heads seen so far.
     heads: u64,
-    guard: Arc<FramingGuard>,
+    /// Requests the service has taken so far.
+    served: u64,
+    /// Index (0-based, in arrival order) of the request with an ambiguous length.
+    ambiguous: Option<u64>,
+    /// The message being followed is an upgrade request: its end leads to `Upgrade`.
+    upgrading: bool,
 }
 
 impl Tracker {
-    fn new(guard: Arc<FramingGuard>) -> Self {
-        Tracker {
-            state: State::Head,
-            buf: Vec::new(),
-            heads: 0,
-            guard,
-        }
-    }
-
     fn feed(&mut self, mut input: &[u8]) {
         while !input.is_empty() && self.state != State::Off {
             let used = match &mut self.state {
@@ -90,6 +117,10 @@ impl Tracker {
                     n as usize
                 }
                 State::ChunkSize | State::Trailers => take_line(&mut self.buf, input),
+                State::Upgrade => {
+                    self.buf.extend_from_slice(input);
+                    input.len()
+                }
             };
             input = &input[used..];
             self.advance();
@@ -133,7 +164,7 @@ impl Tracker {
     fn advance(&mut self) {
         let b = &self.buf;
         let next = match self.state {
-            State::Fixed(0) => State::Head,
+            State::Fixed(0) => self.message_end(),
             State::ChunkData(0) => State::ChunkSize,
             State::ChunkSize if b.ends_with(b"\n") => match chunk_size(b) {
                 Some(0) => State::Trailers,
@@ -141,14 +172,24 @@ impl Tracker {
                 None => State::Off,
             },
             State::Trailers if b == b"\r\n" || b == b"\n" || b.ends_with(b"\r\n\r\n") => {
-                State::Head
+                self.message_end()
             }
             State::ChunkSize if b.len() > MAX_LINE => State::Off,
             State::Trailers if b.len() > MAX_HEAD => State::Off,
+            // Held too long for an answer: stop (hyper's own guarantees remain).
+            State::Upgrade if b.len() > MAX_HEAD => State::Off,
             _ => return,
         };
         self.buf.clear();
         self.state = next;
+    }
+
+    /// The state after a request's message (head and body) has been read.
+    fn message_end(&mut self) -> State {
+        match std::mem::take(&mut self.upgrading) {
+            true => State::Upgrade,
+            false => State::Head,
+        }
     }
 
     fn on_head(&mut self, head: &[u8]) -> State {
@@ -165,21 +206,20 @@ impl Tracker {
         let framing = Framing::of(req.headers);
         if framing.is_ambiguous() {
             // hyper closes the connection after this request: nothing follows to track.
-            self.guard.ambiguous.store(index, Ordering::Release);
+            self.ambiguous = Some(index);
             return State::Off;
         }
-        if framing.upgrade || req.method == Some("CONNECT") {
-            return State::Off;
-        }
+        // hyper's own test for an upgrade request (role.rs, `wants_upgrade`).
+        self.upgrading =
+            req.method == Some("CONNECT") || (framing.upgrade && req.version == Some(1));
         match (framing.chunked, framing.te, framing.length) {
             (true, _, _) => State::ChunkSize,
             (false, true, _) => State::Off,
-            (false, false, Some(n)) => State::Fixed(n),
-            (false, false, None) => State::Head,
+            (false, false, Some(n)) if n > 0 => State::Fixed(n),
+            (false, false, _) => self.message_end(),
         }
     }
 }
-
 /// Header lines that can change how the tracker follows a message.
 const FRAMING_NAMES: [&[u8]; 3] = [b"content-length", b"transfer-encoding", b"upgrade"];
 
@@ -280,16 +320,13 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
 #[derive(Debug)]
 pub struct Sniffed<IO> {
     inner: IO,
-    tracker: Tracker,
+    guard: Arc<FramingGuard>,
 }
 
 impl<IO> Sniffed<IO> {
     /// Wraps `inner`; `guard` is what the connection's service consults.
     pub fn new(inner: IO, guard: Arc<FramingGuard>) -> Self {
-        Sniffed {
-            inner,
-            tracker: Tracker::new(guard),
-        }
+        Sniffed { inner, guard }
     }
 }
 
@@ -303,7 +340,10 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Sniffed<IO> {
         let this = &mut *self;
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = result {
-            this.tracker.feed(&buf.filled()[before..]);
+            let read = &buf.filled()[before..];
+            if !read.is_empty() {
+                this.guard.tracker().feed(read);
+            }
         }
         result
     }
@@ -345,10 +385,9 @@ mod tests {
     use super::*;
 
     fn flags(wire: &str, step: usize, requests: u64) -> Vec<bool> {
-        let guard = Arc::new(FramingGuard::default());
-        let mut t = Tracker::new(guard.clone());
+        let guard = FramingGuard::default();
         for piece in wire.as_bytes().chunks(step) {
-            t.feed(piece);
+            guard.tracker().feed(piece);
         }
         (0..requests)
             .map(|_| guard.next_request_is_ambiguous())
@@ -422,6 +461,57 @@ mod tests {
             let wire = format!("{PLAIN}{PLAIN}{bad}");
             assert_eq!(flags(&wire, step, 3), [false, false, true], "step {step}");
         }
+    }
+
+    const UPGRADE: &str =
+        "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
+
+    #[test]
+    fn bytes_after_a_refused_upgrade_are_tracked_as_the_next_request() {
+        for step in [1, 7, 4096] {
+            let guard = FramingGuard::default();
+            for piece in format!("{UPGRADE}{CL_TE}").as_bytes().chunks(step) {
+                guard.tracker().feed(piece);
+            }
+            assert!(!guard.next_request_is_ambiguous(), "step {step}");
+            guard.upgrade_answered(false);
+            assert!(guard.next_request_is_ambiguous(), "step {step}");
+        }
+    }
+
+    #[test]
+    fn bytes_read_after_a_refused_upgrade_is_answered_are_tracked_too() {
+        let guard = FramingGuard::default();
+        guard.tracker().feed(format!("{UPGRADE}{PLAIN}").as_bytes());
+        assert!(!guard.next_request_is_ambiguous());
+        guard.upgrade_answered(false);
+        assert!(!guard.next_request_is_ambiguous());
+        guard.tracker().feed(TE_CL.as_bytes());
+        assert!(guard.next_request_is_ambiguous());
+    }
+
+    #[test]
+    fn a_tunnel_after_a_switched_upgrade_is_not_read_as_requests() {
+        let guard = FramingGuard::default();
+        guard.tracker().feed(format!("{UPGRADE}{CL_TE}").as_bytes());
+        assert!(!guard.next_request_is_ambiguous());
+        guard.upgrade_answered(true);
+        guard.tracker().feed(CL_TE.as_bytes());
+        assert!(!guard.next_request_is_ambiguous());
+        assert_eq!(guard.tracker().state, State::Off);
+    }
+
+    #[test]
+    fn an_upgrade_request_body_is_followed_before_the_hold() {
+        let up = "POST /ws HTTP/1.1\r\nUpgrade: x\r\nContent-Length: 5\r\n\r\nhello";
+        let guard = FramingGuard::default();
+        guard.tracker().feed(format!("{up}{CL_TE}").as_bytes());
+        assert!(!guard.next_request_is_ambiguous());
+        guard.upgrade_answered(false);
+        assert!(guard.next_request_is_ambiguous());
+        // Upgrade on HTTP/1.0 is no upgrade to hyper, so nothing is held.
+        let old = "GET / HTTP/1.0\r\nUpgrade: x\r\n\r\n";
+        assert_eq!(flags(&format!("{old}{CL_TE}"), 4096, 2), [false, true]);
     }
 
     #[test]

@@ -35,8 +35,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::{Body, Frame, SizeHint};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
@@ -103,6 +104,11 @@ struct Activity {
     requests: AtomicU64,
     /// Upgraded to a tunnel: bytes are activity from now on.
     tunnel: AtomicBool,
+    /// An upgrade request was answered without switching protocols. hyper keeps that
+    /// upgrade pending for the rest of the connection and, asked to let go of the
+    /// connection, would hand its socket to it (and so close it): such a connection is
+    /// never parked.
+    unparkable: AtomicBool,
     /// Idle long enough to be parked (see `park`); stays set while parked.
     park_due: AtomicBool,
     /// hyper is being asked to let go of the connection: its shutdown must not reach
@@ -118,6 +124,7 @@ impl Activity {
             idle_since_ms: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             tunnel: AtomicBool::new(false),
+            unparkable: AtomicBool::new(false),
             park_due: AtomicBool::new(false),
             hold_shutdown: AtomicBool::new(false),
         }
@@ -224,6 +231,7 @@ impl<T> IdleIo<T> {
             && !self.unflushed
             && self.head.is_none_or(|(after, _)| after != requests)
             && !a.tunnel.load(Ordering::Relaxed)
+            && !a.unparkable.load(Ordering::Relaxed)
             && !a.park_due.load(Ordering::Acquire);
         parkable.then(|| a.idle_since() + PARK_AFTER)
     }
@@ -426,17 +434,20 @@ impl Parking {
     }
 }
 
-impl<S, R, B> hyper::service::Service<R> for IdleService<S>
+impl<S, R, B> hyper::service::Service<Request<R>> for IdleService<S>
 where
-    S: hyper::service::Service<R, Response = Response<B>>,
+    S: hyper::service::Service<Request<R>, Response = Response<B>>,
 {
     type Response = Response<InFlightBody<B>>;
     type Error = S::Error;
     type Future = InFlightFuture<S::Future>;
 
-    fn call(&self, req: R) -> Self::Future {
+    fn call(&self, req: Request<R>) -> Self::Future {
+        // hyper took the request as an upgrade (it left the upgrade's handle).
+        let upgrade = req.extensions().get::<OnUpgrade>().is_some();
         InFlightFuture {
             in_flight: Some(self.activity.begin()),
+            upgrade,
             inner: self.inner.call(req),
         }
     }
@@ -450,6 +461,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         in_flight: Option<InFlight>,
+        upgrade: bool,
     }
 }
 
@@ -463,10 +475,11 @@ where
         let this = self.project();
         let resp = std::task::ready!(this.inner.poll(cx))?;
         let in_flight = this.in_flight.take();
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS
-            && let Some(f) = &in_flight
-        {
-            f.0.tunnel.store(true, Ordering::Relaxed);
+        if let (true, Some(f)) = (*this.upgrade, &in_flight) {
+            match resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                true => f.0.tunnel.store(true, Ordering::Relaxed),
+                false => f.0.unparkable.store(true, Ordering::Relaxed),
+            }
         }
         Poll::Ready(Ok(resp.map(|inner| InFlightBody {
             inner,

@@ -8,24 +8,32 @@ mod framing;
 mod idle;
 mod lifecycle;
 mod park;
+mod replay;
 pub mod tls;
 
 pub use lifecycle::Lifecycle;
 
 use crate::config::Limits;
 use crate::proxy::Gate;
+use crate::proxy::body::ResponseBody;
 use crate::proxy::headers::ClientHop;
 use crate::proxy::upgrade::Splice;
 use drain::{Drain, DrainWatcher};
 use framing::{FramingGuard, Sniffed};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use replay::Replay;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
@@ -68,21 +76,33 @@ impl Protocols {
 }
 
 /// Whether a plaintext connection opens with the HTTP/2 preface (h2c with prior
-/// knowledge, RFC 9113 §3.3). Peeks, consuming nothing; the first byte that differs
-/// from the preface decides, so an HTTP/1 request is known at once.
-async fn opens_with_h2_preface(stream: &TcpStream) -> std::io::Result<bool> {
+/// knowledge, RFC 9113 §3.3), and the bytes consumed to find out.
+///
+/// Peeks first, consuming nothing: the first byte that differs from the preface
+/// decides, so an HTTP/1 request (or a whole preface) is known from one peek. Only a
+/// client that has sent part of the preface so far makes it read (a peek would return
+/// the same bytes at once, and waiting on a timer costs CPU per connection: a
+/// connection that sends `P` and stops must cost nothing while it waits). The bytes
+/// read are given back to hyper by [`Replay`].
+async fn sniff_h2_preface(stream: &mut TcpStream) -> std::io::Result<(bool, Replay)> {
     const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let mut buf = [0; 24];
+    let n = stream.peek(&mut buf).await?;
+    if n == 0 || buf[..n] != PREFACE[..n] {
+        return Ok((false, Replay::default()));
+    }
+    if n == PREFACE.len() {
+        return Ok((true, Replay::default()));
+    }
+    let mut read = 0;
     loop {
-        let n = stream.peek(&mut buf).await?;
-        if n == 0 || buf[..n] != PREFACE[..n] {
-            return Ok(false);
+        let n = stream.read(&mut buf[read..]).await?;
+        read += n;
+        let matches = buf[..read] == PREFACE[..read];
+        if n == 0 || !matches || read == PREFACE.len() {
+            let replay = Replay(bytes::Bytes::copy_from_slice(&buf[..read]));
+            return Ok((matches && read == PREFACE.len(), replay));
         }
-        if n == PREFACE.len() {
-            return Ok(true);
-        }
-        // Part of the preface so far. Peeking again would return at once: wait a little.
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -163,8 +183,9 @@ impl Conn {
     ) {
         match tls {
             None => {
-                match tokio::time::timeout(handshake_limit, opens_with_h2_preface(&stream)).await {
-                    Ok(Ok(h2)) => self.serve(stream, h2, watcher).await,
+                let mut stream = stream;
+                match tokio::time::timeout(handshake_limit, sniff_h2_preface(&mut stream)).await {
+                    Ok(Ok((h2, replay))) => self.serve(replay.before(stream), h2, watcher).await,
                     Ok(Err(e)) => tracing::debug!(peer = %self.peer, error = %e, "read failed"),
                     Err(_) => tracing::debug!(peer = %self.peer, "nothing sent: connection closed"),
                 }
@@ -190,56 +211,94 @@ impl Conn {
     }
 
     /// Serves HTTP/2 when `h2` is set, else HTTP/1.1, until the connection ends or the
-    /// drain closes it. The smuggling guard reads the plaintext, so it works the same
-    /// behind TLS.
+    /// drain closes it.
     async fn serve<IO>(self, io: IO, h2: bool, mut watcher: DrainWatcher)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let Conn {
-            gate,
-            protocols,
-            peer,
-        } = self;
-        let idle = idle::Idle::new(&gate.limits(), h2);
+        let peer = self.peer;
+        let gate = self.gate.clone();
+        let ended = match h2 {
+            // Boxed: an HTTP/2 connection's state is several times an HTTP/1.1 one's.
+            true => Box::pin(self.serve_h2(io, &mut watcher)).await,
+            false => self.serve_h1(io, &mut watcher).await,
+        };
+        if let Err(e) = ended {
+            if e.is_parse_too_large() {
+                gate.head_too_large();
+            }
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+
+    async fn serve_h2<IO>(self, io: IO, watcher: &mut DrainWatcher) -> hyper::Result<()>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let idle = idle::Idle::new(&self.gate.limits(), true);
+        let (io, service) = idle.wrap(TokioIo::new(io), self.service(None));
+        let conn = pin!(self.protocols.h2.serve_connection(io, service));
+        watcher.watch(conn, |c| c.graceful_shutdown()).await
+    }
+
+    /// HTTP/1.1: the bytes read pass the smuggling guard (`framing`) first.
+    async fn serve_h1<IO>(self, io: IO, watcher: &mut DrainWatcher) -> hyper::Result<()>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let idle = idle::Idle::new(&self.gate.limits(), false);
         let framing = Arc::new(FramingGuard::default());
         let io = TokioIo::new(Sniffed::new(io, framing.clone()));
+        let (io, service) = idle.wrap(io, self.service(Some(framing)));
+        let parking = service.parking();
+        let conn = self
+            .protocols
+            .h1
+            .serve_connection(io, service)
+            .with_upgrades();
+        park::serve_h1(&self.protocols.h1, conn, parking, watcher).await
+    }
+
+    /// The connection's service: the gate, told by the smuggling guard (HTTP/1.1)
+    /// whether each request's length was ambiguous, and telling it how each upgrade
+    /// request was answered.
+    fn service(
+        &self,
+        framing: Option<Arc<FramingGuard>>,
+    ) -> impl hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<ResponseBody>,
+        Error = Infallible,
+        Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>,
+    > + Clone
+    + Send
+    + 'static {
         // One reference count per request for what the connection's requests share.
-        let shared = Arc::new((gate, ClientHop::new(peer)));
-        let gate = shared.clone();
-        let service = service_fn(move |req| {
+        let shared = Arc::new((self.gate.clone(), ClientHop::new(self.peer)));
+        service_fn(move |req: Request<Incoming>| {
             let shared = shared.clone();
-            let ambiguous = framing.next_request_is_ambiguous();
+            let framing = framing.clone();
+            let ambiguous = framing
+                .as_ref()
+                .is_some_and(|f| f.next_request_is_ambiguous());
+            // hyper took the request as an upgrade (it left the upgrade's handle).
+            let upgrade = req.extensions().get::<OnUpgrade>().is_some();
             // Boxed: hyper keeps a slot the size of this future for the life of the
             // connection; a pointer-sized one keeps idle keep-alive connections small.
             Box::pin(async move {
                 let (gate, client) = &*shared;
                 let mut resp = gate.handle(req, client, ambiguous).await;
+                let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+                if let (true, Some(framing)) = (upgrade, &framing) {
+                    framing.upgrade_answered(switched);
+                }
                 if let Some(splice) = resp.extensions_mut().remove::<Splice>() {
                     // Runs past this response (and past the connection's drain).
                     tokio::spawn(splice.run());
                 }
                 Ok::<_, Infallible>(resp)
-            })
-        });
-        let (io, service) = idle.wrap(io, service);
-        let ended = if h2 {
-            // Boxed: an HTTP/2 connection's state is several times an HTTP/1.1 one's.
-            let mut conn = Box::pin(protocols.h2.serve_connection(io, service));
-            watcher
-                .watch(conn.as_mut(), |c| c.graceful_shutdown())
-                .await
-        } else {
-            let parking = service.parking();
-            let conn = protocols.h1.serve_connection(io, service).with_upgrades();
-            park::serve_h1(&protocols.h1, conn, parking, &mut watcher).await
-        };
-        if let Err(e) = ended {
-            if e.is_parse_too_large() {
-                gate.0.head_too_large();
-            }
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
-        }
+            }) as Pin<Box<dyn Future<Output = _> + Send>>
+        })
     }
 }
 

@@ -23,9 +23,10 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Loggers wait once this much is waiting to be written.
 const CAP: usize = 4 * 1024 * 1024;
 
-#[derive(Default)]
 struct Shared {
     state: Mutex<State>,
+    /// Where lines go: written by the thread, and directly once it has stopped.
+    out: Mutex<Box<dyn Write + Send>>,
     /// Lines arrived in an empty buffer, the buffer passed FLUSH_AT, or closing.
     ready: Condvar,
     /// A batch was taken: there is room again.
@@ -42,6 +43,13 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A logger that panicked mid-append leaves at worst a partial line.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes `bytes` to the output. A closed or full output cannot be reported
+    /// anywhere: the lines are then dropped.
+    fn write_out(&self, bytes: &[u8]) {
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = out.write_all(bytes).and_then(|()| out.flush());
     }
 }
 
@@ -61,13 +69,17 @@ pub struct FlushGuard {
 /// written. Without a thread (the OS refused one), lines are written directly by whoever
 /// logs them.
 pub fn batched<W: Write + Send + 'static>(out: W, linger: Duration) -> (BatchWriter, FlushGuard) {
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        state: Mutex::default(),
+        out: Mutex::new(Box::new(out)),
+        ready: Condvar::new(),
+        room: Condvar::new(),
+    });
     let thread = {
         let shared = Arc::clone(&shared);
-        let mut out = out;
         std::thread::Builder::new()
             .name("log-writer".into())
-            .spawn(move || write_batches(&shared, &mut out, linger))
+            .spawn(move || write_batches(&shared, linger))
     };
     let thread = match thread {
         Ok(handle) => Some(handle),
@@ -82,7 +94,7 @@ pub fn batched<W: Write + Send + 'static>(out: W, linger: Duration) -> (BatchWri
     (writer, FlushGuard { shared, thread })
 }
 
-fn write_batches(shared: &Shared, out: &mut impl Write, linger: Duration) {
+fn write_batches(shared: &Shared, linger: Duration) {
     let mut batch = Vec::new();
     let mut state = shared.lock();
     loop {
@@ -105,8 +117,7 @@ fn write_batches(shared: &Shared, out: &mut impl Write, linger: Duration) {
         std::mem::swap(&mut state.buf, &mut batch);
         drop(state);
         shared.room.notify_all();
-        // A closed or full stderr cannot be reported anywhere; the lines are dropped.
-        let _ = out.write_all(&batch).and_then(|()| out.flush());
+        shared.write_out(&batch);
         batch.clear();
         batch.shrink_to(FLUSH_AT * 2); // after a burst, do not keep megabytes around
         state = shared.lock();
@@ -141,7 +152,8 @@ impl Write for LineSink<'_> {
         if state.closed {
             // Writer thread gone (shutting down, or never started): write it ourselves.
             drop(state);
-            return io::stderr().write_all(line).map(|()| line.len());
+            shared.write_out(line);
+            return Ok(line.len());
         }
         while state.buf.len() >= CAP && !state.closed {
             state = shared
@@ -215,6 +227,15 @@ mod tests {
         log(&writer, "before\n");
         drop(guard);
         assert_eq!(out.0.lock().unwrap().concat(), b"before\n");
+    }
+
+    #[test]
+    fn lines_logged_after_the_guard_is_dropped_go_to_the_same_writer() {
+        let out = Recorder::default();
+        let (writer, guard) = batched(out.clone(), Duration::from_secs(3600));
+        drop(guard);
+        log(&writer, "after shutdown\n");
+        assert_eq!(out.0.lock().unwrap().concat(), b"after shutdown\n");
     }
 
     #[test]

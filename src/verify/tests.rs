@@ -424,6 +424,34 @@ fn cache_is_bypassed_after_a_key_rotation() {
 }
 
 #[test]
+fn a_refetch_that_changed_nothing_keeps_the_cache() {
+    let v = testkit::verifier_for(&[testkit::issuer()], 16);
+    let store = testkit::store();
+    let token = access();
+    let first = v.verify(&token, &store, NOW).unwrap();
+    // What an unknown-kid refetch of the same JWKS records.
+    store.record(0, 1, Some(testkit::key_set()));
+    let again = v.verify(&token, &store, NOW).unwrap();
+    assert!(Arc::ptr_eq(&first.claims, &again.claims), "cache flushed");
+    // A changed set (another key added) is a new set: cached entries are verified again.
+    let both = format!(
+        r#"{{"keys":[{},{}]}}"#,
+        jwk_of(testkit::key()),
+        jwk_of(other_key())
+    );
+    let changed = crate::jwks::KeySet::from_jwks(both.as_bytes(), &[Algorithm::RS256]).unwrap();
+    store.record(0, 2, Some(changed));
+    let reverified = v.verify(&token, &store, NOW).unwrap();
+    assert!(!Arc::ptr_eq(&first.claims, &reverified.claims));
+}
+
+/// The one JWK of a dev key's JWKS.
+fn jwk_of(key: &crate::mint::DevKey) -> String {
+    let doc: serde_json::Value = serde_json::from_str(&key.jwks_json).unwrap();
+    doc["keys"][0].to_string()
+}
+
+#[test]
 fn refusals_never_echo_the_token() {
     let t = access();
     let s = segments(&t);

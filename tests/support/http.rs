@@ -64,6 +64,46 @@ pub async fn raw(addr: SocketAddr, raw: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Writes `raw` on a kept-alive `stream` and reads one response (its head, then a
+/// `Content-Length` body or a chunked one); "" if the peer closed or 5 s passed.
+pub async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> String {
+    if stream.write_all(raw).await.is_err() {
+        return String::new();
+    }
+    let read = async {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&got).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let head = text[..end].to_ascii_lowercase();
+                let body = &text[end + 4..];
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                let done = match length {
+                    Some(n) => body.len() >= n,
+                    None if head.contains("transfer-encoding: chunked") => {
+                        body.ends_with("0\r\n\r\n")
+                    }
+                    None => true,
+                };
+                if done {
+                    return text;
+                }
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return text,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .unwrap_or_default()
+}
+
 /// The status code of the first response in a raw reply, if any.
 pub fn status_of(reply: &str) -> Option<u16> {
     reply.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
