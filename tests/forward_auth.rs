@@ -247,3 +247,58 @@ async fn unparsable_original_request_is_400() {
     .await;
     assert_eq!(r.status, 400);
 }
+
+#[tokio::test]
+async fn a_fragment_or_a_repeated_original_request_header_is_refused() {
+    let (key, _jwks, p) = start().await;
+    let user = bearer(&sign(&key, &tokens::access("u1", &[])));
+    let refused = |r: &http::Reply| r.status != 200 && r.json()["error"].is_string();
+    // `#` would end the URI: `/public/x` would be checked, `/admin/y` reached.
+    for (name, value) in [
+        ("x-forwarded-uri", "/public/x#/../../admin/y"),
+        (
+            "x-original-url",
+            "https://app.example.com/public/x#/../../admin/y",
+        ),
+    ] {
+        let method = name.replace("uri", "method").replace("url", "method");
+        let r = http::get(
+            &p.url("/"),
+            &[
+                (name, value),
+                (method.as_str(), "GET"),
+                ("authorization", &user),
+            ],
+        )
+        .await;
+        assert!(refused(&r), "{name}: {} {}", r.status, r.body);
+    }
+    // Two of a header: the ingress's and a client's; either could be the one meant.
+    for (name, first, second) in [
+        ("x-forwarded-uri", "/public/x", "/admin/y"),
+        ("x-forwarded-host", "app.example.com", "admin.example.com"),
+    ] {
+        let mut headers = vec![
+            ("x-forwarded-method", "GET"),
+            ("authorization", user.as_str()),
+            (name, first),
+            (name, second),
+        ];
+        if name != "x-forwarded-uri" {
+            headers.push(("x-forwarded-uri", "/public/x"));
+        }
+        let r = http::get(&p.url("/"), &headers).await;
+        assert!(refused(&r), "two {name}: {} {}", r.status, r.body);
+    }
+    // A host that is no host[:port].
+    let r = http::get(
+        &p.url("/"),
+        &[
+            ("x-forwarded-uri", "/public/x"),
+            ("x-forwarded-host", "public.example:1@admin.example"),
+        ],
+    )
+    .await;
+    assert!(refused(&r), "{} {}", r.status, r.body);
+    p.stop().await;
+}

@@ -273,3 +273,37 @@ async fn a_get_route_admits_head() {
     assert_eq!(post.status, 403, "{}", post.body);
     p.stop().await;
 }
+
+/// An upstream that speaks HTTP/1.0: `ok`, then it closes the connection.
+async fn http10_upstream() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn the_response_carries_the_clients_http_version_whatever_the_upstream_spoke() {
+    let upstream = http10_upstream().await;
+    let p = proxy::start(&config(&upstream, "")).await;
+    let mut conn = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    for i in 0..2 {
+        let raw = format!("GET /public/{i} HTTP/1.1\r\nHost: t\r\n\r\n");
+        let reply = http::exchange(&mut conn, raw.as_bytes()).await;
+        // The same connection serves both: keep-alive survives an HTTP/1.0 upstream.
+        assert!(reply.starts_with("HTTP/1.1 200"), "request {i}: {reply:?}");
+        assert!(reply.ends_with("ok"), "{reply}");
+    }
+    p.stop().await;
+}

@@ -20,6 +20,25 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time `pid` has used so far (user + system), from `/proc/PID/stat`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after its `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the `)`.
+    let total = ticks(11) + ticks(12);
+    // USER_HZ is 100 on every Linux this runs on.
+    Duration::from_millis(total * 10)
+}
+
 /// Waits (at most `limit`) for the fd count to come back to `baseline + slack`, and
 /// returns the last count seen.
 pub async fn settle_fds(pid: u32, baseline: usize, slack: usize, limit: Duration) -> usize {
