@@ -162,6 +162,10 @@ pub async fn accept_loop(
     graceful
 }
 
+/// A request's answer, boxed: hyper keeps a slot the size of the service's future for
+/// the life of the connection, and a pointer-sized one keeps idle connections small.
+type Answer = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
 /// One accepted connection, ready to speak HTTP over whatever byte stream it gets.
 struct Conn {
     gate: Arc<Gate>,
@@ -269,7 +273,7 @@ impl Conn {
         Request<Incoming>,
         Response = Response<ResponseBody>,
         Error = Infallible,
-        Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>,
+        Future = Answer,
     > + Clone
     + Send
     + 'static {
@@ -283,8 +287,6 @@ impl Conn {
                 .is_some_and(|f| f.next_request_is_ambiguous());
             // hyper took the request as an upgrade (it left the upgrade's handle).
             let upgrade = req.extensions().get::<OnUpgrade>().is_some();
-            // Boxed: hyper keeps a slot the size of this future for the life of the
-            // connection; a pointer-sized one keeps idle keep-alive connections small.
             Box::pin(async move {
                 let (gate, client) = &*shared;
                 let mut resp = gate.handle(req, client, ambiguous).await;
@@ -297,7 +299,7 @@ impl Conn {
                     tokio::spawn(splice.run());
                 }
                 Ok::<_, Infallible>(resp)
-            }) as Pin<Box<dyn Future<Output = _> + Send>>
+            }) as Answer
         })
     }
 }
