@@ -33,9 +33,9 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Refuses a request with several `Content-Length` fields. Over HTTP/1.1 hyper never
 /// lets one through (equal values are merged, different ones refused), and it resolves
-/// `Content-Length` with `Transfer-Encoding` itself (see `server::framing`); the h2
-/// crate checks only the first `Content-Length` of an HTTP/2 request, so a second one
-/// could reach an upstream that reads the other.
+/// `Content-Length` with `Transfer-Encoding` itself (see `server::framing`). The h2
+/// crate refuses different values (h2 0.4, `src/proto/streams/recv.rs`) but passes
+/// equal ones on as several fields, which an HTTP/1.1 upstream may read as a list.
 pub fn check_framing(headers: &HeaderMap) -> Result<(), Refusal> {
     if headers.get_all(CONTENT_LENGTH).iter().nth(1).is_some() {
         return Err(Refusal::BadRequest("more than one Content-Length".into()));
