@@ -14,6 +14,9 @@ fn config(upstream: &str) -> String {
 [upstream]
 url = "{upstream}"
 
+[limits]
+park_after = "100ms"
+
 [identity.claim_headers]
 "custom:tenant_id" = "X-Tenant-Id"
 
@@ -286,8 +289,9 @@ async fn a_refused_upgrade_keeps_the_connection_and_its_smuggling_guard() {
     // The echo upstream answers 200, not 101: no tunnel, the connection stays HTTP.
     let reply = http::exchange(&mut conn, upgrade.as_bytes()).await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-    // Idle past the moment an idle connection is parked: it must still be there.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Idle past the moment an idle connection is parked (`park_after`): it must still
+    // be there.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let reply = http::exchange(&mut conn, get_keep_alive("/public/later").as_bytes()).await;
     assert!(
         reply.starts_with("HTTP/1.1 200"),

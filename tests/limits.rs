@@ -259,11 +259,19 @@ async fn slowloris_second_head_on_a_kept_alive_connection_is_dropped() {
 // ---------------------------------------------------------------- parking
 
 /// The real binary, logging the server's debug lines ("connection parked").
+/// Parking after `PARK_AFTER` (unless `limits` sets `park_after`), so that tests wait
+/// a fraction of a second for it.
 fn spawn_parking(upstream: &str, limits: &str) -> (tempfile::TempDir, Binary) {
-    let (dir, path) = proxy::write_config(&config(upstream, limits));
+    let limits = match limits.contains("park_after") {
+        true => limits.to_owned(),
+        false => format!("park_after = \"{}ms\"\n{limits}", PARK_AFTER.as_millis()),
+    };
+    let (dir, path) = proxy::write_config(&config(upstream, &limits));
     let bin = proxy::spawn_binary(&path, &[("RUST_LOG", "info,cognigate::server=debug")]);
     (dir, bin)
 }
+
+const PARK_AFTER: Duration = Duration::from_millis(200);
 
 /// A proxy (the real binary) in front of an echo upstream, and a connection to it that
 /// has sent `first`, been answered, and then been parked.
@@ -416,6 +424,20 @@ async fn early_answering_upstream() -> (String, Arc<Mutex<Vec<u8>>>) {
 /// the request's body ends, and the body's last bytes look like a request: they must
 /// reach the upstream as body, and nothing may answer them.
 #[tokio::test]
+async fn park_after_zero_turns_parking_off() {
+    let up = echo::start().await;
+    let (_dir, bin) = spawn_parking(&up.url(), r#"park_after = "0s""#);
+    let mut conn = TcpStream::connect(bin.addr).await.unwrap();
+    conn.write_all(GET).await.unwrap();
+    assert!(read_response(&mut conn).await.starts_with("HTTP/1.1 200"));
+    // Past the default (1 s) and its re-check: parking would have happened by now.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    conn.write_all(GET).await.unwrap();
+    assert!(read_response(&mut conn).await.starts_with("HTTP/1.1 200"));
+    assert!(!bin.logs().iter().any(|l| l.contains("connection parked")));
+}
+
+#[tokio::test]
 async fn a_request_body_still_arriving_after_its_response_is_never_read_as_a_request() {
     let (upstream, received) = early_answering_upstream().await;
     let (_dir, bin) = spawn_parking(&upstream, "");
@@ -428,7 +450,7 @@ async fn a_request_body_still_arriving_after_its_response_is_never_read_as_a_req
         .unwrap();
     assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
     // Idle for longer than a connection takes to be parked.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(PARK_AFTER * 3).await;
     s.write_all(smuggled).await.unwrap();
 
     let start = Instant::now();

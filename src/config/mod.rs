@@ -62,6 +62,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
+    /// An HTTP/1.1 connection idle this long gives its buffers back; zero: never.
+    pub park_after: Duration,
 }
 
 /// `[tls]`

@@ -50,6 +50,7 @@ pub struct RawLimits {
     pub max_header_bytes: Option<u64>,
     pub header_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    pub park_after: Option<String>,
 }
 
 /// `[tls]`

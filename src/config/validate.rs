@@ -250,6 +250,7 @@ impl Checker {
                 raw.idle_timeout.as_deref(),
                 "60s",
             ),
+            park_after: self.duration("limits.park_after", raw.park_after.as_deref(), "1s"),
         }
     }
 

@@ -19,7 +19,7 @@
 //! sign of life.
 //!
 //! The same timer finds an HTTP/1.1 connection that has had nothing in flight for
-//! `PARK_AFTER` and marks it due to be parked (its buffers given back, see `park`);
+//! `[limits] park_after` and marks it due to be parked (its buffers given back, see `park`);
 //! [`IdleIo`] then holds what parking needs: the bytes read while parked, and hyper's
 //! shutdown held back from the socket while hyper lets go of it.
 //!
@@ -54,6 +54,8 @@ pub(super) struct Idle {
     /// From the first byte of the next HTTP/1.1 head (HTTP/2 has none: its bytes may
     /// be pings).
     head: Option<Duration>,
+    /// HTTP/1.1 with parking on: how long a connection idles before it is parked.
+    park_after: Option<Duration>,
 }
 
 impl Idle {
@@ -63,6 +65,7 @@ impl Idle {
             first: limits.header_timeout.min(limits.idle_timeout),
             idle: limits.idle_timeout,
             head: (!h2).then_some(limits.header_timeout),
+            park_after: (!h2 && !limits.park_after.is_zero()).then_some(limits.park_after),
         }
     }
 
@@ -186,12 +189,9 @@ impl<T> IdleIo<T> {
         let target = if self.activity.busy.load(Ordering::Acquire) > 0 {
             // Busy connections are never idle: look again later. An HTTP/1.1 one soon:
             // hyper reads nothing once its last response is out, so the timer is what
-            // finds it idle and parks it, no later than two `PARK_AFTER`s after that.
+            // finds it idle and parks it, no later than two `park_after`s after that.
             if fired {
-                let again = match self.limits.head {
-                    Some(_) => PARK_AFTER,
-                    None => self.limits.idle / 2,
-                };
+                let again = self.limits.park_after.unwrap_or(self.limits.idle / 2);
                 Some(Instant::now() + again)
             } else {
                 self.park_at().filter(|at| *at < self.timer.deadline())
@@ -220,20 +220,20 @@ impl<T> IdleIo<T> {
         false
     }
 
-    /// When an idle HTTP/1.1 connection is due to be parked: `PARK_AFTER` from its last
+    /// When an idle HTTP/1.1 connection is due to be parked: `park_after` from its last
     /// response, once that response is flushed, unless the next head has begun (or it is
     /// a tunnel, or already due).
     fn park_at(&self) -> Option<Instant> {
         let a = &self.activity;
         let requests = a.requests.load(Ordering::Acquire);
-        let parkable = self.limits.head.is_some()
-            && requests > 0
+        let park_after = self.limits.park_after?;
+        let parkable = requests > 0
             && !self.unflushed
             && self.head.is_none_or(|(after, _)| after != requests)
             && !a.tunnel.load(Ordering::Relaxed)
             && !a.unparkable.load(Ordering::Relaxed)
             && !a.park_due.load(Ordering::Acquire);
-        parkable.then(|| a.idle_since() + PARK_AFTER)
+        parkable.then(|| a.idle_since() + park_after)
     }
 
     /// When a connection with no request in flight is closed.
@@ -409,15 +409,12 @@ impl<S> IdleService<S> {
     }
 }
 
-/// How long an HTTP/1.1 connection stays idle before it is parked.
-const PARK_AFTER: Duration = Duration::from_secs(1);
-
 /// Parking, seen from the loop that serves a connection (`park`).
 #[derive(Debug, Clone)]
 pub(super) struct Parking(Arc<Activity>);
 
 impl Parking {
-    /// The connection has been idle for `PARK_AFTER`.
+    /// The connection has been idle for `park_after`.
     pub(super) fn due(&self) -> bool {
         self.0.park_due.load(Ordering::Acquire)
     }
