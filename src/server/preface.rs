@@ -1,15 +1,53 @@
-//! Bytes read off a connection before hyper took it over, handed back to hyper first.
+//! Plaintext connections: HTTP/1.1, or HTTP/2 with prior knowledge (h2c, RFC 9113
+//! §3.3), told apart by the first bytes; and the bytes read to tell, handed back to
+//! hyper first.
+//!
+//! Threat: a connection that sends part of the preface (`P`) and stops. Finding out
+//! must cost nothing while it waits: no timer polling (a peek would return the same
+//! bytes at once); the connection's `header_timeout` still ends it.
 
 use bytes::Bytes;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Whether a plaintext connection opens with the HTTP/2 preface (h2c with prior
+/// knowledge, RFC 9113 §3.3), and the bytes consumed to find out.
+///
+/// Peeks first, consuming nothing: the first byte that differs from the preface
+/// decides, so an HTTP/1 request (or a whole preface) is known from one peek. Only a
+/// client that has sent part of the preface so far makes it read (a peek would return
+/// the same bytes at once, and waiting on a timer costs CPU per connection: a
+/// connection that sends `P` and stops must cost nothing while it waits). The bytes
+/// read are given back to hyper by [`Replay`].
+pub(super) async fn sniff_h2_preface(stream: &mut TcpStream) -> io::Result<(bool, Replay)> {
+    const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = [0; 24];
+    let n = stream.peek(&mut buf).await?;
+    if n == 0 || buf[..n] != PREFACE[..n] {
+        return Ok((false, Replay::default()));
+    }
+    if n == PREFACE.len() {
+        return Ok((true, Replay::default()));
+    }
+    let mut read = 0;
+    loop {
+        let n = stream.read(&mut buf[read..]).await?;
+        read += n;
+        let matches = buf[..read] == PREFACE[..read];
+        if n == 0 || !matches || read == PREFACE.len() {
+            let replay = Replay(Bytes::copy_from_slice(&buf[..read]));
+            return Ok((matches && read == PREFACE.len(), replay));
+        }
+    }
+}
 
 /// What was read from a plaintext connection to tell HTTP/1 from HTTP/2 (at most the
 /// 24 bytes of a preface; usually nothing, as a peek decides most connections).
 #[derive(Debug, Default)]
-pub(super) struct Replay(pub(super) Bytes);
+pub(super) struct Replay(Bytes);
 
 impl Replay {
     /// `inner` with these bytes read first.
