@@ -137,3 +137,82 @@ fn quoted_safe(text: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    /// Every refusal, once: status, JSON `error`, `WWW-Authenticate`, and the extra
+    /// headers some carry. This is the table the contract's refusal section describes.
+    #[tokio::test]
+    async fn every_refusal_maps_to_its_status_body_and_challenge() {
+        let forbidden = Forbidden::WrongIssuer {
+            route: "/x".into(),
+            required: "main".into(),
+        };
+        let cases: [(Refusal, u16, &str, Option<&str>); 9] = [
+            (Refusal::BadRequest("bad".into()), 400, "bad_request", None),
+            (Refusal::MissingToken, 401, "missing_token", Some(REALM)),
+            (
+                Refusal::InvalidToken(AuthError::Expired),
+                401,
+                "invalid_token",
+                Some(
+                    "Bearer realm=\"cognigate\", error=\"invalid_token\", error_description=\"token has expired\"",
+                ),
+            ),
+            (
+                Refusal::IssuerNotReady("main".into()),
+                503,
+                "temporarily_unavailable",
+                None,
+            ),
+            (
+                Refusal::Forbidden(forbidden),
+                403,
+                "forbidden",
+                Some("Bearer realm=\"cognigate\", error=\"insufficient_scope\""),
+            ),
+            (Refusal::NoRoute, 403, "forbidden", None),
+            (Refusal::Denied, 403, "forbidden", None),
+            (
+                Refusal::Upstream {
+                    connect: true,
+                    cause: "refused".into(),
+                },
+                502,
+                "bad_gateway",
+                None,
+            ),
+            (Refusal::UpstreamTimeout, 504, "gateway_timeout", None),
+        ];
+        for (refusal, status, error, challenge) in cases {
+            let retry = matches!(refusal, Refusal::IssuerNotReady(_));
+            let close = matches!(refusal, Refusal::BadRequest(_));
+            let resp = refusal.into_response(&HeaderValue::from_static("rid"));
+            let (parts, body) = resp.into_parts();
+            assert_eq!(parts.status.as_u16(), status, "{error}");
+            let h = &parts.headers;
+            assert_eq!(
+                h.get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap()),
+                challenge,
+                "{error}"
+            );
+            assert_eq!(h["x-request-id"], "rid");
+            assert_eq!(h[header::CONTENT_TYPE], "application/json");
+            assert_eq!(h.contains_key(header::RETRY_AFTER), retry, "{error}");
+            assert_eq!(h.contains_key(header::CONNECTION), close, "{error}");
+            let bytes = body.collect().await.unwrap().to_bytes();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(json["error"], error);
+            assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    }
+
+    #[test]
+    fn challenge_text_is_made_header_safe() {
+        assert_eq!(quoted_safe("a \"b\" \\c\n"), "a 'b' 'c'");
+    }
+}
