@@ -297,11 +297,10 @@ async fn sigterm_drains_in_flight_requests_then_exits_0() {
     assert_eq!(http::get(&admin, &[]).await.status, 200);
     let slow_url = bin.url("/slow/2500");
     let slow = tokio::spawn(async move { http::get(&slow_url, &[]).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    up.wait_for("/slow/").await;
     bin.signal("TERM");
-    tokio::time::sleep(Duration::from_millis(200)).await;
     // During shutdown_delay: not ready, but still serving.
-    assert_eq!(http::get(&admin, &[]).await.status, 503);
+    http::wait_for_status(&admin, 503).await;
     assert_eq!(http::get(&bin.url("/fast"), &[]).await.status, 200);
     let started = Instant::now();
     let reply = slow.await.unwrap();

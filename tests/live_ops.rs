@@ -77,7 +77,7 @@ async fn flip_with_request_in_flight(trigger: impl FnOnce(&proxy::Binary, &Path)
 
     let slow_url = bin.url("/slow/4000");
     let slow = tokio::spawn(async move { http::get(&slow_url, &[]).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    up.wait_for("/slow/4000").await;
     rewrite(
         &path,
         &reload_config(&up.url(), &jwks.uri(), "required", ""),
@@ -278,18 +278,19 @@ Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
     p.stop().await;
 }
 
-/// An idle HTTP/1.1 connection is parked after a second or two (its buffers given
-/// back, tests/limits.rs); behind TLS it is the decrypted stream that waits, and the
-/// next request goes through.
+/// An idle HTTP/1.1 connection is parked after `park_after` (its buffers given back,
+/// tests/limits.rs); behind TLS it is the decrypted stream that waits, and the next
+/// request goes through.
 #[tokio::test]
 async fn a_tls_connection_idle_long_enough_to_be_parked_serves_its_next_request() {
     let ca = TestCa::new("test CA");
     let up = echo::start().await;
-    let (p, _certs) = tls_proxy(&ca, &up.url(), "").await;
+    let (p, _certs) = tls_proxy(&ca, &up.url(), "[limits]\npark_after = \"100ms\"").await;
     let conn = live::tls_connect(p.addr, &ca, &["http/1.1"]).await;
     let mut send = Sender::handshake(conn.stream, false).await;
     assert_eq!(send.get("/public/before", &[]).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Parked within two `park_after`s of going idle.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let after = send.get("/public/after", &[]).await;
     assert_eq!(after.status, 200, "{}", after.body);
     assert_eq!(up.last().target, "/public/after");

@@ -56,6 +56,19 @@ impl Echo {
         self.seen.lock().unwrap().clone()
     }
 
+    /// Waits (bounded: 10 s) until a request whose target starts with `prefix` has
+    /// arrived (recorded as it arrives, before any `/slow/` wait).
+    pub async fn wait_for(&self, prefix: &str) {
+        let start = std::time::Instant::now();
+        while !self.requests().iter().any(|r| r.target.starts_with(prefix)) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "no request to {prefix} reached the upstream"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn last(&self) -> Seen {
         self.requests()
             .last()
