@@ -12,9 +12,8 @@ use std::time::Duration;
 
 /// jemalloc rather than the system allocator: its size-class slabs keep no headers
 /// beside each block, so an idle connection's mostly unused 8 KiB hyper buffers cost
-/// the one page written rather than three (10,000 kept-alive clients: 114 MB vs
-/// 138 MB), and it returns freed memory after a burst (138 MB vs 169 MB, 12 s after
-/// 10,000 concurrent requests). Built with its background thread on (the
+/// the one page written rather than three, and it returns freed memory after a burst
+/// (benches/RESULTS.md, "Memory: idle connections give their buffers back"). Built with its background thread on (the
 /// `background_threads` feature) and dirty pages purged after 1 s
 /// (`.cargo/config.toml`): otherwise pages are returned only on later allocator
 /// calls, so the buffers of connections parked when traffic stops (`server::park`)

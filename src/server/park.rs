@@ -1,9 +1,9 @@
 //! Idle HTTP/1.1 connections give their buffers back ("parking").
 //!
 //! hyper keeps an 8 KiB read buffer and an 8 KiB write buffer for the life of a
-//! connection, and the page of each that a request touched stays resident: 10,000 idle
-//! keep-alive clients held ~80 MB more after one request each than before any. So a
-//! connection that has been idle for a second (see `idle`) is handed back by hyper and
+//! connection, and the page of each that a request touched stays resident (for 10,000
+//! idle keep-alive clients: benches/RESULTS.md, "Memory: idle connections give their
+//! buffers back"). So a connection idle for `park_after` (see `idle`) is handed back by hyper and
 //! its hyper state dropped, buffers included; the socket then waits with a few bytes of
 //! buffer, and the client's next bytes start a new hyper connection on it. nginx frees
 //! an idle keep-alive connection's buffers the same way.

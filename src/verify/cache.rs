@@ -25,8 +25,7 @@ struct Entry {
 ///
 /// Hashed with foldhash rather than quick_cache's default ahash: every lookup hashes a
 /// whole token (~1 KB), and without AES instructions enabled at build time ahash falls
-/// back to a slower hash (~730 instructions for a 900-byte token, foldhash ~420:
-/// `benches/instructions.sh`). Seeded at random per process, so collisions cannot be
+/// back to a slower hash (benches/RESULTS.md, 2026-12-04, f71b665). Seeded at random per process, so collisions cannot be
 /// planned; and only verified tokens are stored.
 pub(crate) struct TokenCache {
     entries: Cache<Arc<str>, Entry, UnitWeighter, Hasher>,
