@@ -234,7 +234,6 @@ fn pem_decode(pem: &str) -> Result<(&str, Vec<u8>), MintError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::verify::testkit;

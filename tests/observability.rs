@@ -8,7 +8,6 @@ mod support;
 
 use prometheus_parse::{Scrape, Value};
 use std::collections::HashMap;
-use std::time::Duration;
 use support::tokens::{self, CLIENT, ISSUER, bearer, sign};
 use support::{echo, http, jwks_server, proxy};
 

@@ -169,6 +169,5 @@ fn transport(uri: &str, e: impl std::error::Error + Send + Sync + 'static) -> Jw
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #[path = "fetch_tests.rs"]
 mod tests;

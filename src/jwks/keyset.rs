@@ -306,7 +306,6 @@ fn b64(value: Option<&str>) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::verify::testkit;

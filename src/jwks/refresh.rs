@@ -117,7 +117,6 @@ impl Backoff {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::verify::testkit::{self, JwksServer, Reply};

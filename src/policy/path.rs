@@ -239,7 +239,6 @@ fn hex(b: u8) -> Option<Hex> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

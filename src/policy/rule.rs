@@ -141,7 +141,6 @@ fn describe<'a>(mode: &str, mut items: impl ExactSizeIterator<Item = &'a str>) -
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::config::RouteConfig;

@@ -189,7 +189,6 @@ impl RouteTable {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
     /// A route config with only a path; tests set the rest.

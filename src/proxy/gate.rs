@@ -466,7 +466,6 @@ fn millis(elapsed: Duration) -> f64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

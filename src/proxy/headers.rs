@@ -302,7 +302,6 @@ pub fn set_forwarded(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

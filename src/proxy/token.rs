@@ -147,7 +147,6 @@ fn percent_decode(text: &str) -> Cow<'_, str> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use http::HeaderValue;

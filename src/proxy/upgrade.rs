@@ -106,7 +106,6 @@ fn names_h2c(protocol: &HeaderValue) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -102,7 +102,6 @@ impl Drop for DrainWatcher {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::time::Duration;

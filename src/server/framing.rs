@@ -380,7 +380,6 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Sniffed<IO> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

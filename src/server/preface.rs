@@ -113,7 +113,6 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Replayed<IO> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;

@@ -177,7 +177,6 @@ impl Write for LineSink<'_> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::time::Instant;

@@ -163,7 +163,6 @@ pub(super) fn write_f64(w: &mut impl fmt::Write, value: f64) -> fmt::Result {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::telemetry::captured::Captured;

@@ -195,7 +195,6 @@ impl fmt::Write for Escaped<'_, '_> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::telemetry::captured::Captured;

@@ -300,5 +300,4 @@ impl Collector for IssuerGauges {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests;

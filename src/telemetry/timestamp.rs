@@ -31,7 +31,6 @@ impl FormatTime for Rfc3339Micros {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

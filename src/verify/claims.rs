@@ -479,7 +479,6 @@ impl<'de> Visitor<'de> for AudienceVisitor {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,5 @@
 //! Shared test fixture: dev keys (generated once per test binary), an issuer, token
 //! specs, and an in-process JWKS server on 127.0.0.1:0 that counts fetches.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,5 +1,4 @@
 //! Every acceptance and refusal path of [`Verifier::verify`], each by name.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 

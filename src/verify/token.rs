@@ -108,7 +108,6 @@ pub(crate) fn unverified_iss(payload: &[u8]) -> Result<Cow<'_, str>, AuthError> 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::verify::testkit::b64;
