@@ -91,11 +91,9 @@ impl Conn {
     ) {
         match tls {
             None => {
-                let mut stream = stream;
-                match tokio::time::timeout(handshake_limit, preface::sniff_h2_preface(&mut stream))
-                    .await
-                {
-                    Ok(Ok((h2, replay))) => self.serve(replay.before(stream), h2, watcher).await,
+                let sniffed = preface::opens_with_h2_preface(&stream);
+                match tokio::time::timeout(handshake_limit, sniffed).await {
+                    Ok(Ok(h2)) => self.serve(stream, h2, watcher).await,
                     Ok(Err(e)) => tracing::debug!(peer = %self.peer, error = %e, "read failed"),
                     Err(_) => tracing::debug!(peer = %self.peer, "nothing sent: connection closed"),
                 }

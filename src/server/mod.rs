@@ -6,7 +6,7 @@
 //!
 //! ```text
 //!  TcpStream              accept.rs    max_connections (503 past it), one task each
-//!   └ TLS | h2c preface   tls.rs | preface.rs   within header_timeout
+//!   └ TLS | h2c preface   tls.rs | preface.rs   within header_timeout (peeked)
 //!      └ IdleIo           idle.rs      idle_timeout / header_timeout; marks park-due
 //!         └ Sniffed       framing.rs   HTTP/1.1 only: CL+TE smuggling guard
 //!            └ hyper      conn.rs      http1 (with upgrades) or http2 Builder
