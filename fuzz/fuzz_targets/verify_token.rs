@@ -41,6 +41,7 @@ fn fixture() -> &'static Fixture {
             client_ids: vec![CLIENT.into()],
             token_use: vec![TokenUse::Access],
             algorithms: vec![Algorithm::RS256],
+            cognito: true,
         };
         let settings = TokenSettings {
             leeway: Duration::from_secs(LEEWAY),
