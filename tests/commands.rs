@@ -536,6 +536,24 @@ jwks_uri = "file://{}"
 }
 
 #[test]
+fn explain_in_forward_auth_mode_refuses_a_malformed_path_403() {
+    let key = tokens::key();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, &key.jwks_json).unwrap();
+    let body = format!(
+        "mode = \"forward_auth\"\n\n[[issuers]]\nname = \"main\"\nissuer = \"{}\"\nclient_ids = [\"{}\"]\njwks_uri = \"file://{}\"\n{EXPLAIN_ROUTES}",
+        tokens::ISSUER,
+        tokens::CLIENT,
+        jwks.display()
+    );
+    let (_cfg_dir, config) = proxy::write_config(&body);
+    let out = explain(&config, None, false, "/public/..%2fadmin/x");
+    assert_eq!(explain_status(&out), 403, "{out}");
+    assert!(out.contains("\"error\":\"bad_request\""), "{out}");
+}
+
+#[test]
 fn explain_shows_each_step_and_exits_1_on_a_bad_config() {
     let key = tokens::key();
     let dir = tempfile::tempdir().unwrap();

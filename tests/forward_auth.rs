@@ -1,6 +1,9 @@
 //! `mode = "forward_auth"`: cognigate answers an ingress's auth check for the original
 //! request, described by Traefik (`X-Forwarded-*`), ingress-nginx (`X-Original-*`) or
 //! Envoy ext_authz (the request itself). Allowed: exactly 200 with identity headers.
+//! A malformed original request is refused 403 with its JSON reason, never 400: nginx's
+//! `auth_request` turns a 400 into a 500 (`tests/nginx_auth_request.rs` shows it with a
+//! real nginx).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -170,9 +173,22 @@ async fn path_tricks_in_the_original_uri_are_normalized_and_still_protected() {
             let r = ask(&p, style, "GET", trick, &[("authorization", &user)]).await;
             assert_eq!(r.status, 403, "{style} {trick}");
         }
-        let r = ask(&p, style, "GET", "/public/a%2fb", &[]).await;
-        assert_eq!(r.status, 400, "{style}");
+        for refused in ["/public/a%2fb", "/public;x", "/public/x%00"] {
+            let r = ask(&p, style, "GET", refused, &[]).await;
+            assert_malformed(&r, &format!("{style} {refused}"));
+        }
     }
+}
+
+/// The forward-auth answer to a malformed original request: 403 with the reason.
+fn assert_malformed(r: &http::Reply, what: &str) {
+    assert_eq!(r.status, 403, "{what}: {}", r.body);
+    assert_eq!(r.json()["error"], "bad_request", "{what}");
+    assert!(
+        r.json()["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}"
+    );
+    assert_eq!(r.header("www-authenticate"), None, "{what}");
 }
 
 #[tokio::test]
@@ -213,7 +229,8 @@ async fn a_check_with_both_header_families_is_refused() {
         &[("x-forwarded-uri", "/public/x"), ("authorization", &user)],
     )
     .await;
-    assert_eq!(r.status, 400);
+    assert_malformed(&r, "nginx + X-Forwarded-Uri");
+    assert!(r.body.contains("ambiguous"), "{}", r.body);
     let r = ask(
         &p,
         "traefik",
@@ -222,11 +239,11 @@ async fn a_check_with_both_header_families_is_refused() {
         &[("x-original-url", "https://a/public/x")],
     )
     .await;
-    assert_eq!(r.status, 400);
+    assert_malformed(&r, "traefik + X-Original-URL");
 }
 
 #[tokio::test]
-async fn unparsable_original_request_is_400() {
+async fn unparsable_original_request_is_403_with_its_reason() {
     let (_key, _jwks, p) = start().await;
     let r = http::get(
         &p.url("/"),
@@ -236,7 +253,7 @@ async fn unparsable_original_request_is_400() {
         ],
     )
     .await;
-    assert_eq!(r.status, 400);
+    assert_malformed(&r, "X-Forwarded-Uri not a URI");
     let r = http::get(
         &p.url("/"),
         &[
@@ -245,7 +262,24 @@ async fn unparsable_original_request_is_400() {
         ],
     )
     .await;
-    assert_eq!(r.status, 400);
+    assert_malformed(&r, "X-Original-Method not a method");
+}
+
+#[tokio::test]
+async fn an_ambiguously_framed_check_is_403_too() {
+    let (_key, _jwks, p) = start().await;
+    // Envoy sends the original request itself: its framing is the original's.
+    let reply = http::raw(
+        p.addr,
+        b"POST /public/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(http::status_of(&reply), Some(403), "{reply}");
+    assert!(reply.contains("\"error\":\"bad_request\""), "{reply}");
+    assert!(
+        reply.to_ascii_lowercase().contains("connection: close"),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
