@@ -336,3 +336,64 @@ async fn a_fragment_or_a_repeated_original_request_header_is_refused() {
     assert!(refused(&r), "{} {}", r.status, r.body);
     p.stop().await;
 }
+
+/// What Envoy's ext_authz filter forwards after an allowing answer: the client's
+/// headers, each `x-auth-*` header of the answer set over them
+/// (`allowed_upstream_headers`), then the names in `x-envoy-auth-headers-to-remove`
+/// removed, in that order (Envoy's `ext_authz.cc`, `CheckStatus::OK`).
+fn envoy_forwards(client: &[(&str, &str)], answer: &http::Reply) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = client
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    for (name, value) in &answer.headers {
+        if name.as_str().starts_with("x-auth-") {
+            headers.retain(|(n, _)| n != name.as_str());
+            headers.push((name.to_string(), value.to_str().unwrap().to_owned()));
+        }
+    }
+    let removed = answer
+        .header("x-envoy-auth-headers-to-remove")
+        .unwrap_or("")
+        .to_owned();
+    for name in removed.split(',').map(str::trim) {
+        headers.retain(|(n, _)| n != name);
+    }
+    headers
+}
+
+#[tokio::test]
+async fn envoy_is_told_to_remove_every_spoofed_identity_header_it_would_keep() {
+    let (key, _jwks, p) = start().await;
+    let user = bearer(&sign(&key, &tokens::access("real", &[])));
+    let spoof = [
+        ("x-auth-sub", "admin"),
+        ("x-auth-groups", "admin"),
+        ("x-auth-tenant", "evil"),
+        ("X_Auth_Email", "boss@example.com"),
+        ("authorization", user.as_str()),
+    ];
+    for (path, sub) in [("/api/x", Some("real")), ("/public/x", None)] {
+        let r = ask(&p, "envoy", "GET", path, &spoof).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        let forwarded = envoy_forwards(&spoof, &r);
+        let identity: Vec<&(String, String)> = forwarded
+            .iter()
+            .filter(|(n, _)| n.replace('_', "-").starts_with("x-auth-"))
+            .collect();
+        assert!(
+            identity
+                .iter()
+                .all(|(n, v)| r.header(n) == Some(v.as_str())),
+            "{path}: only cognigate's own answers reach the app: {identity:?}"
+        );
+        let forwarded_sub = identity
+            .iter()
+            .find(|(n, _)| n == "x-auth-sub")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(forwarded_sub, sub, "{path}: {identity:?}");
+    }
+    // Nothing to remove, nothing said.
+    let r = ask(&p, "envoy", "GET", "/api/x", &[("authorization", &user)]).await;
+    assert_eq!(r.header("x-envoy-auth-headers-to-remove"), None);
+}

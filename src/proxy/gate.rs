@@ -298,6 +298,10 @@ impl Gate {
             snap.identity
                 .set(resp.headers_mut(), &v.claims, v.issuer_idx);
         }
+        if let Some(names) = snap.identity.unanswered(&parts.headers, resp.headers()) {
+            resp.headers_mut()
+                .insert(crate::identity::ENVOY_HEADERS_TO_REMOVE, names);
+        }
         resp.headers_mut()
             .insert(headers::X_REQUEST_ID, request_id.clone());
         resp
