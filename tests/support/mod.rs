@@ -7,6 +7,8 @@ pub mod faulty;
 pub mod http;
 pub mod jwks_server;
 pub mod live;
+pub mod moto;
 pub mod procfs;
 pub mod proxy;
 pub mod tokens;
+pub mod tools;
