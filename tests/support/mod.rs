@@ -8,6 +8,7 @@ pub mod http;
 pub mod jwks_server;
 pub mod live;
 pub mod moto;
+pub mod nginx;
 pub mod procfs;
 pub mod proxy;
 pub mod tokens;
