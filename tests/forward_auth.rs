@@ -266,7 +266,7 @@ async fn unparsable_original_request_is_403_with_its_reason() {
 }
 
 #[tokio::test]
-async fn an_ambiguously_framed_check_is_403_too() {
+async fn an_ambiguously_framed_or_connect_check_is_403_too() {
     let (_key, _jwks, p) = start().await;
     // Envoy sends the original request itself: its framing is the original's.
     let reply = http::raw(
@@ -280,6 +280,8 @@ async fn an_ambiguously_framed_check_is_403_too() {
         reply.to_ascii_lowercase().contains("connection: close"),
         "{reply}"
     );
+    let connect = http::raw(p.addr, b"CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n").await;
+    assert_eq!(http::status_of(&connect), Some(403), "{connect}");
 }
 
 #[tokio::test]

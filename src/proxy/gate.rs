@@ -132,10 +132,10 @@ impl Gate {
             }
             // A reverse proxy opens no tunnels: CONNECT (RFC 9110 §9.3.6) is for forward
             // proxies, and an origin-form one is malformed to begin with.
-            _ if method == Method::CONNECT => {
+            mode if method == Method::CONNECT => {
                 let why = "CONNECT is not supported: cognigate is a reverse proxy";
                 refuse(
-                    (None, Refusal::BadRequest(why.into())),
+                    (None, Refusal::BadRequest(why.into()).in_mode(mode)),
                     &request_id,
                     &mut outcome,
                 )
