@@ -36,6 +36,11 @@ fn folded_eq(name: &[u8], folded: &[u8]) -> bool {
     name.len() == folded.len() && folded_starts_with(name, folded)
 }
 
+/// The answer header naming request headers Envoy's ext_authz removes before it
+/// forwards an allowed request (Envoy's `x-envoy-auth-headers-to-remove`).
+pub const ENVOY_HEADERS_TO_REMOVE: HeaderName =
+    HeaderName::from_static("x-envoy-auth-headers-to-remove");
+
 /// A request that tries to have an identity header removed by the next hop.
 #[derive(Debug, thiserror::Error)]
 #[error("the Connection header names an identity header")]
@@ -147,6 +152,24 @@ impl IdentityHeaders {
         }
     }
 
+    /// The protected headers `request` carries that `answer` does not set, as the
+    /// comma-separated list Envoy's ext_authz HTTP filter reads from an allowing
+    /// answer's [`ENVOY_HEADERS_TO_REMOVE`]. Envoy cannot strip by prefix; it only
+    /// overwrites the names an answer sets, so any other client-sent `X-Auth-*` (or
+    /// claim header) would reach the app. Envoy sets the answer's headers first and
+    /// removes these after, so a name the answer sets must not be listed.
+    pub fn unanswered(&self, request: &HeaderMap, answer: &HeaderMap) -> Option<HeaderValue> {
+        let names: Vec<&str> = request
+            .keys()
+            .filter(|name| self.is_protected(name.as_str()) && !answer.contains_key(*name))
+            .map(HeaderName::as_str)
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        HeaderValue::from_str(&names.join(", ")).ok()
+    }
+
     /// Sets the verified identity. Call after [`strip`](Self::strip). Verification has
     /// refused tokens whose standard identity claims cannot be header values; a
     /// `claim_headers` claim that cannot (a control character) leaves its header unset.
@@ -242,6 +265,25 @@ mod tests {
         p.strip(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn unanswered_lists_protected_names_the_answer_does_not_set() {
+        let p = plan();
+        let mut request = HeaderMap::new();
+        request.insert("x-auth-sub", HeaderValue::from_static("admin"));
+        request.insert("x-auth-tenant", HeaderValue::from_static("t"));
+        request.insert("x_tenant_id", HeaderValue::from_static("t"));
+        request.insert("accept", HeaderValue::from_static("*/*"));
+        let mut answer = HeaderMap::new();
+        answer.insert("x-auth-sub", HeaderValue::from_static("real"));
+        let listed = p.unanswered(&request, &answer).unwrap();
+        let mut names: Vec<&str> = listed.to_str().unwrap().split(", ").collect();
+        names.sort_unstable();
+        assert_eq!(names, ["x-auth-tenant", "x_tenant_id"]);
+        answer.insert("x-auth-tenant", HeaderValue::from_static("t"));
+        answer.insert("x_tenant_id", HeaderValue::from_static("t"));
+        assert_eq!(p.unanswered(&request, &answer), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod connect_error;
 pub mod identity;
 pub mod jwks;
 pub mod mint;

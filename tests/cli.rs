@@ -283,6 +283,38 @@ async fn health_probes_the_admin_listener() {
             .await
             .unwrap();
     assert_eq!(down.status.code(), Some(1));
+    assert!(
+        text(&down.stderr).contains("connection refused"),
+        "{}",
+        text(&down.stderr)
+    );
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/readyz", silent.local_addr().unwrap());
+    let hung = tokio::task::spawn_blocking(move || cognigate(&["health", "--url", &url]))
+        .await
+        .unwrap();
+    assert_eq!(hung.status.code(), Some(1));
+    assert!(
+        text(&hung.stderr).contains("timed out after 2s"),
+        "{}",
+        text(&hung.stderr)
+    );
+}
+
+#[test]
+fn a_failed_jwks_fetch_is_logged_with_its_cause() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (_dir, path) = proxy::write_config(&format!(
+        "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[[issuers]]\nname = \"main\"\nissuer = \"https://issuer.example\"\nclient_ids = [\"c\"]\njwks_uri = \"http://127.0.0.1:{port}/jwks.json\"\n[[routes]]\npath = \"/**\"\n"
+    ));
+    let bin = proxy::spawn_binary(&path, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let line = runtime.block_on(bin.log_line(&["JWKS", "connection refused"]));
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
 }
 
 #[tokio::test]

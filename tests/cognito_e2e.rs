@@ -1,78 +1,17 @@
-//! End to end against moto_server as the Cognito emulator: a real user pool, app
+//! End to end against moto's server as the Cognito emulator: a real user pool, app
 //! client, groups and users, real RS256 tokens from `USER_PASSWORD_AUTH`, the pool's
 //! JWKS served by moto. What moto puts in its tokens is documented in
-//! `tests/support/moto_cognito.py`. The test needs `moto_server` on PATH; it is skipped
-//! (with a message) when it is missing, except under CI (`CI=true`), where `.ci/run`
-//! installs it and a missing emulator is a failure.
+//! `tests/support/moto_cognito.py`. moto comes from the test tools' venv, made on first
+//! use (`tests/support/tools.rs`); without python3 this test fails saying what to
+//! install. It is never skipped.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::{echo, http, proxy};
-
-/// moto_server on a free loopback port, killed by PID when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_moto() -> Option<Moto> {
-    let port = free_port().to_string();
-    let spawned = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    match spawned {
-        Ok(child) => Some(Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("moto_server is required in CI: {e}")
-        }
-        Err(e) => {
-            eprintln!(
-                "skipping the Cognito e2e test: cannot start moto_server ({e}); pip install 'moto[server]'"
-            );
-            None
-        }
-    }
-}
-
-/// Creates the pool, client, groups and users; returns the script's JSON.
-fn provision(moto: &Moto) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_cognito.py");
-    let out = Command::new("python3")
-        .args([script, "--endpoint", &moto.endpoint, "--wait", "20"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "moto provisioning failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use support::{echo, http, moto, proxy};
 
 fn config(upstream: &str, pool: &Value) -> String {
     format!(
@@ -109,13 +48,12 @@ token_use = ["access"]
 
 #[tokio::test]
 async fn real_cognito_tokens_from_moto() {
-    let Some(moto) = tokio::task::spawn_blocking(start_moto).await.unwrap() else {
-        return;
-    };
-    let pool = tokio::task::spawn_blocking(move || (provision(&moto), moto))
-        .await
-        .unwrap();
-    let (pool, _moto) = pool;
+    let (pool, _moto) = tokio::task::spawn_blocking(|| {
+        let moto = moto::start();
+        (moto.provision(), moto)
+    })
+    .await
+    .unwrap();
     // The issuer cognigate derives from region + pool id is exactly moto's `iss`.
     let derived = format!(
         "https://cognito-idp.{}.amazonaws.com/{}",

@@ -399,6 +399,43 @@ async fn check_fetch_names_the_kids_and_fails_naming_the_issuer_when_down() {
     );
 }
 
+/// A loopback listener that accepts connections and never answers.
+fn silent_listener() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_fetch_names_why_a_fetch_failed() {
+    let silent = silent_listener();
+    let plain_http = jwks_server::start(&tokens::key().jwks_json).await;
+    let tls_to_plain = plain_http.uri().replacen("http://", "https://", 1);
+    let cases = [
+        (
+            format!("http://127.0.0.1:{}/jwks.json", free_port()),
+            "connection refused".to_owned(),
+        ),
+        (
+            "http://nonexistent.invalid/jwks.json".to_owned(),
+            "DNS lookup failed for host nonexistent.invalid".to_owned(),
+        ),
+        (tls_to_plain, "TLS handshake failed: ".to_owned()),
+        (
+            format!("http://{}/jwks.json", silent.local_addr().unwrap()),
+            "timed out after 2s".to_owned(),
+        ),
+    ];
+    for (uri, cause) in cases {
+        let (_dir, config) = proxy::write_config(&served_issuer_config(&uri));
+        let out = tokio::task::block_in_place(|| {
+            cognigate(&["check", "--config", path_str(&config), "--fetch"])
+        });
+        assert_eq!(out.status.code(), Some(1), "{uri}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(&cause), "{uri}: want {cause:?} in {stderr}");
+        assert!(!stderr.contains("client error (Connect)"), "{stderr}");
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // explain
 
@@ -533,6 +570,24 @@ jwks_uri = "file://{}"
         }
     }
     proxy.stop().await;
+}
+
+#[test]
+fn explain_in_forward_auth_mode_refuses_a_malformed_path_403() {
+    let key = tokens::key();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, &key.jwks_json).unwrap();
+    let body = format!(
+        "mode = \"forward_auth\"\n\n[[issuers]]\nname = \"main\"\nissuer = \"{}\"\nclient_ids = [\"{}\"]\njwks_uri = \"file://{}\"\n{EXPLAIN_ROUTES}",
+        tokens::ISSUER,
+        tokens::CLIENT,
+        jwks.display()
+    );
+    let (_cfg_dir, config) = proxy::write_config(&body);
+    let out = explain(&config, None, false, "/public/..%2fadmin/x");
+    assert_eq!(explain_status(&out), 403, "{out}");
+    assert!(out.contains("\"error\":\"bad_request\""), "{out}");
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! `mode = "forward_auth"`: cognigate answers an ingress's auth check for the original
 //! request, described by Traefik (`X-Forwarded-*`), ingress-nginx (`X-Original-*`) or
 //! Envoy ext_authz (the request itself). Allowed: exactly 200 with identity headers.
+//! A malformed original request is refused 403 with its JSON reason, never 400: nginx's
+//! `auth_request` turns a 400 into a 500 (`tests/nginx_auth_request.rs` shows it with a
+//! real nginx).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -170,9 +173,22 @@ async fn path_tricks_in_the_original_uri_are_normalized_and_still_protected() {
             let r = ask(&p, style, "GET", trick, &[("authorization", &user)]).await;
             assert_eq!(r.status, 403, "{style} {trick}");
         }
-        let r = ask(&p, style, "GET", "/public/a%2fb", &[]).await;
-        assert_eq!(r.status, 400, "{style}");
+        for refused in ["/public/a%2fb", "/public;x", "/public/x%00"] {
+            let r = ask(&p, style, "GET", refused, &[]).await;
+            assert_malformed(&r, &format!("{style} {refused}"));
+        }
     }
+}
+
+/// The forward-auth answer to a malformed original request: 403 with the reason.
+fn assert_malformed(r: &http::Reply, what: &str) {
+    assert_eq!(r.status, 403, "{what}: {}", r.body);
+    assert_eq!(r.json()["error"], "bad_request", "{what}");
+    assert!(
+        r.json()["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}"
+    );
+    assert_eq!(r.header("www-authenticate"), None, "{what}");
 }
 
 #[tokio::test]
@@ -213,7 +229,8 @@ async fn a_check_with_both_header_families_is_refused() {
         &[("x-forwarded-uri", "/public/x"), ("authorization", &user)],
     )
     .await;
-    assert_eq!(r.status, 400);
+    assert_malformed(&r, "nginx + X-Forwarded-Uri");
+    assert!(r.body.contains("ambiguous"), "{}", r.body);
     let r = ask(
         &p,
         "traefik",
@@ -222,11 +239,11 @@ async fn a_check_with_both_header_families_is_refused() {
         &[("x-original-url", "https://a/public/x")],
     )
     .await;
-    assert_eq!(r.status, 400);
+    assert_malformed(&r, "traefik + X-Original-URL");
 }
 
 #[tokio::test]
-async fn unparsable_original_request_is_400() {
+async fn unparsable_original_request_is_403_with_its_reason() {
     let (_key, _jwks, p) = start().await;
     let r = http::get(
         &p.url("/"),
@@ -236,7 +253,7 @@ async fn unparsable_original_request_is_400() {
         ],
     )
     .await;
-    assert_eq!(r.status, 400);
+    assert_malformed(&r, "X-Forwarded-Uri not a URI");
     let r = http::get(
         &p.url("/"),
         &[
@@ -245,7 +262,26 @@ async fn unparsable_original_request_is_400() {
         ],
     )
     .await;
-    assert_eq!(r.status, 400);
+    assert_malformed(&r, "X-Original-Method not a method");
+}
+
+#[tokio::test]
+async fn an_ambiguously_framed_or_connect_check_is_403_too() {
+    let (_key, _jwks, p) = start().await;
+    // Envoy sends the original request itself: its framing is the original's.
+    let reply = http::raw(
+        p.addr,
+        b"POST /public/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(http::status_of(&reply), Some(403), "{reply}");
+    assert!(reply.contains("\"error\":\"bad_request\""), "{reply}");
+    assert!(
+        reply.to_ascii_lowercase().contains("connection: close"),
+        "{reply}"
+    );
+    let connect = http::raw(p.addr, b"CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n").await;
+    assert_eq!(http::status_of(&connect), Some(403), "{connect}");
 }
 
 #[tokio::test]
@@ -301,4 +337,65 @@ async fn a_fragment_or_a_repeated_original_request_header_is_refused() {
     .await;
     assert!(refused(&r), "{} {}", r.status, r.body);
     p.stop().await;
+}
+
+/// What Envoy's ext_authz filter forwards after an allowing answer: the client's
+/// headers, each `x-auth-*` header of the answer set over them
+/// (`allowed_upstream_headers`), then the names in `x-envoy-auth-headers-to-remove`
+/// removed, in that order (Envoy's `ext_authz.cc`, `CheckStatus::OK`).
+fn envoy_forwards(client: &[(&str, &str)], answer: &http::Reply) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = client
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    for (name, value) in &answer.headers {
+        if name.as_str().starts_with("x-auth-") {
+            headers.retain(|(n, _)| n != name.as_str());
+            headers.push((name.to_string(), value.to_str().unwrap().to_owned()));
+        }
+    }
+    let removed = answer
+        .header("x-envoy-auth-headers-to-remove")
+        .unwrap_or("")
+        .to_owned();
+    for name in removed.split(',').map(str::trim) {
+        headers.retain(|(n, _)| n != name);
+    }
+    headers
+}
+
+#[tokio::test]
+async fn envoy_is_told_to_remove_every_spoofed_identity_header_it_would_keep() {
+    let (key, _jwks, p) = start().await;
+    let user = bearer(&sign(&key, &tokens::access("real", &[])));
+    let spoof = [
+        ("x-auth-sub", "admin"),
+        ("x-auth-groups", "admin"),
+        ("x-auth-tenant", "evil"),
+        ("X_Auth_Email", "boss@example.com"),
+        ("authorization", user.as_str()),
+    ];
+    for (path, sub) in [("/api/x", Some("real")), ("/public/x", None)] {
+        let r = ask(&p, "envoy", "GET", path, &spoof).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        let forwarded = envoy_forwards(&spoof, &r);
+        let identity: Vec<&(String, String)> = forwarded
+            .iter()
+            .filter(|(n, _)| n.replace('_', "-").starts_with("x-auth-"))
+            .collect();
+        assert!(
+            identity
+                .iter()
+                .all(|(n, v)| r.header(n) == Some(v.as_str())),
+            "{path}: only cognigate's own answers reach the app: {identity:?}"
+        );
+        let forwarded_sub = identity
+            .iter()
+            .find(|(n, _)| n == "x-auth-sub")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(forwarded_sub, sub, "{path}: {identity:?}");
+    }
+    // Nothing to remove, nothing said.
+    let r = ask(&p, "envoy", "GET", "/api/x", &[("authorization", &user)]).await;
+    assert_eq!(r.header("x-envoy-auth-headers-to-remove"), None);
 }

@@ -373,7 +373,7 @@ fn status_of(verdict: &Verdict) -> u16 {
 /// `verified`: whether a token's signature was checked (with `--fetch`).
 async fn render(snap: &Snapshot, verdict: Verdict, verified: bool, out: &mut Vec<String>) {
     match verdict {
-        Verdict::Refused(refusal) => render_refusal(refusal, out).await,
+        Verdict::Refused(refusal) => render_refusal(refusal.in_mode(snap.config.mode), out).await,
         Verdict::Allowed { path, principal } => {
             render_allowed(snap, &path, principal, verified, out);
         }

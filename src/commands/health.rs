@@ -15,13 +15,17 @@ pub async fn probe(url: &str) -> Result<(), String> {
     if uri.scheme_str() != Some("http") {
         return Err(format!("only http:// URLs can be probed, got {url:?}"));
     }
+    let host = uri.host().unwrap_or_default().to_owned();
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
     let req = Request::get(uri)
         .body(Empty::new())
         .map_err(|e| e.to_string())?;
     match tokio::time::timeout(DEADLINE, client.request(req)).await {
-        Err(_) => Err(format!("{url}: no answer within 2s")),
-        Ok(Err(e)) => Err(format!("{url}: {e}")),
+        Err(_) => Err(format!("{url}: timed out after {}s", DEADLINE.as_secs())),
+        Ok(Err(e)) => Err(format!(
+            "{url}: {}",
+            crate::connect_error::describe(&e, &host)
+        )),
         Ok(Ok(resp)) if resp.status() == StatusCode::OK => Ok(()),
         Ok(Ok(resp)) => Err(format!("{url}: answered {}", resp.status())),
     }

@@ -30,13 +30,12 @@ pub enum JwksError {
         reason: &'static str,
     },
     /// Connecting, TLS, or reading the response failed.
-    #[error("fetching JWKS from {uri} failed: {source}")]
+    #[error("fetching JWKS from {uri} failed: {cause}")]
     Request {
         /// The configured URI.
         uri: String,
-        /// The transport error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// The cause, named ([`crate::connect_error::describe`]).
+        cause: String,
     },
     /// The server answered a redirect; JWKS redirects are never followed.
     #[error("JWKS {uri} answered a redirect (HTTP {status}); redirects are not followed")]

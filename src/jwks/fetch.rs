@@ -161,10 +161,12 @@ async fn read_file(uri: &str, path: &str) -> Result<Vec<u8>, JwksError> {
     Ok(buf)
 }
 
-fn transport(uri: &str, e: impl std::error::Error + Send + Sync + 'static) -> JwksError {
+fn transport(uri: &str, e: impl std::error::Error + 'static) -> JwksError {
+    let parsed = uri.parse::<http::Uri>().ok();
+    let host = parsed.as_ref().and_then(http::Uri::host).unwrap_or(uri);
     JwksError::Request {
         uri: uri.to_owned(),
-        source: Box::new(e),
+        cause: crate::connect_error::describe(&e, host),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Messages name the rule or check that failed, never the token.
 
 use super::body::{ResponseBody, full};
+use crate::config::Mode;
 use crate::policy::Forbidden;
 use crate::telemetry::metrics::UpstreamErrorKind;
 use crate::verify::AuthError;
@@ -15,6 +16,9 @@ const REALM: &str = "Bearer realm=\"cognigate\"";
 pub enum Refusal {
     #[error("{0}")]
     BadRequest(String),
+    /// A malformed original request in `forward_auth` mode (see [`Refusal::in_mode`]).
+    #[error("{0}")]
+    BadOriginal(String),
     #[error("this route requires a bearer token")]
     MissingToken,
     #[error("{0}")]
@@ -34,13 +38,27 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The refusal as a listener in `mode` answers it. In `forward_auth` mode a
+    /// malformed request is answered 403, not 400: nginx's `auth_request` passes on only
+    /// 2xx, 401 and 403 from an auth service and turns anything else into a 500, which
+    /// would hide the reason and look like an outage.
+    pub fn in_mode(self, mode: Mode) -> Refusal {
+        match (mode, self) {
+            (Mode::ForwardAuth, Refusal::BadRequest(why)) => Refusal::BadOriginal(why),
+            (_, refusal) => refusal,
+        }
+    }
+
     /// The HTTP status the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
             Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
             Refusal::MissingToken | Refusal::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Refusal::IssuerNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Refusal::Forbidden(_) | Refusal::NoRoute | Refusal::Denied => StatusCode::FORBIDDEN,
+            Refusal::BadOriginal(_)
+            | Refusal::Forbidden(_)
+            | Refusal::NoRoute
+            | Refusal::Denied => StatusCode::FORBIDDEN,
             Refusal::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Refusal::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -49,7 +67,7 @@ impl Refusal {
     /// The fixed label used in logs and metrics.
     pub fn reason(&self) -> &'static str {
         match self {
-            Refusal::BadRequest(_) => "bad_request",
+            Refusal::BadRequest(_) | Refusal::BadOriginal(_) => "bad_request",
             Refusal::MissingToken => "missing_token",
             Refusal::InvalidToken(e) => e.reason(),
             Refusal::IssuerNotReady(_) => "issuer_not_ready",
@@ -74,7 +92,7 @@ impl Refusal {
     /// The `error` field of the JSON body.
     fn error_code(&self) -> &'static str {
         match self {
-            Refusal::BadRequest(_) => "bad_request",
+            Refusal::BadRequest(_) | Refusal::BadOriginal(_) => "bad_request",
             Refusal::MissingToken => "missing_token",
             Refusal::InvalidToken(_) => "invalid_token",
             Refusal::IssuerNotReady(_) => "temporarily_unavailable",
@@ -117,7 +135,7 @@ impl Refusal {
         if matches!(self, Refusal::IssuerNotReady(_)) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
-        if matches!(self, Refusal::BadRequest(_)) {
+        if matches!(self, Refusal::BadRequest(_) | Refusal::BadOriginal(_)) {
             // The request's framing may be what was wrong: never read another from this connection.
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }

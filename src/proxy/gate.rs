@@ -122,20 +122,20 @@ impl Gate {
             ..Outcome::default()
         };
         let resp = match snap.config.mode {
-            _ if ambiguous_length => {
+            mode if ambiguous_length => {
                 let why = "ambiguous message length: Content-Length with Transfer-Encoding, or more than one Content-Length";
                 refuse(
-                    (None, Refusal::BadRequest(why.into())),
+                    (None, Refusal::BadRequest(why.into()).in_mode(mode)),
                     &request_id,
                     &mut outcome,
                 )
             }
             // A reverse proxy opens no tunnels: CONNECT (RFC 9110 §9.3.6) is for forward
             // proxies, and an origin-form one is malformed to begin with.
-            _ if method == Method::CONNECT => {
+            mode if method == Method::CONNECT => {
                 let why = "CONNECT is not supported: cognigate is a reverse proxy";
                 refuse(
-                    (None, Refusal::BadRequest(why.into())),
+                    (None, Refusal::BadRequest(why.into()).in_mode(mode)),
                     &request_id,
                     &mut outcome,
                 )
@@ -273,7 +273,10 @@ impl Gate {
         let (parts, _body) = req.into_parts();
         let original = match super::forward_auth::original_request(&parts) {
             Ok(o) => o,
-            Err(refusal) => return refuse((None, refusal), request_id, outcome),
+            Err(refusal) => {
+                let refusal = refusal.in_mode(Mode::ForwardAuth);
+                return refuse((None, refusal), request_id, outcome);
+            }
         };
         outcome.path = PathAndQuery::try_from(original.path.as_str()).ok();
         let target = Target {
@@ -283,7 +286,10 @@ impl Gate {
         };
         let admitted = match self.admit(snap, target, &parts.headers).await {
             Ok(a) => a,
-            Err(refused) => return refuse(refused, request_id, outcome),
+            Err((route, refusal)) => {
+                let refusal = refusal.in_mode(Mode::ForwardAuth);
+                return refuse((route, refusal), request_id, outcome);
+            }
         };
         record(outcome, &admitted);
         let mut resp = Response::new(full(""));
@@ -291,6 +297,10 @@ impl Gate {
         if let Some(v) = &admitted.principal {
             snap.identity
                 .set(resp.headers_mut(), &v.claims, v.issuer_idx);
+        }
+        if let Some(names) = snap.identity.unanswered(&parts.headers, resp.headers()) {
+            resp.headers_mut()
+                .insert(crate::identity::ENVOY_HEADERS_TO_REMOVE, names);
         }
         resp.headers_mut()
             .insert(headers::X_REQUEST_ID, request_id.clone());

@@ -1,4 +1,4 @@
-//! Prometheus metrics for the admin listener's `/metrics` (CONTRACT "Admin listener").
+//! Prometheus metrics for the admin listener's `/metrics` (docs/reference.md, "Metrics").
 //!
 //! The request path never takes a lock (STYLE rule 4): request counts and latencies are
 //! atomics laid out by route index and status slot ([`RouteSet`]), auth failures and

@@ -143,10 +143,20 @@ pub fn binary_path() -> &'static str {
 pub fn spawn_binary(config: &Path, env: &[(&str, &str)]) -> Binary {
     let mut cmd = Command::new(binary_path());
     cmd.args(["run", "--config"]).arg(config);
-    cmd.env("COGNIGATE_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info");
     for (k, v) in env {
         cmd.env(k, v);
+    }
+    spawn_command(cmd)
+}
+
+/// Starts `cmd`, which must end up exec'ing `cognigate run` (under a wrapper, say),
+/// with JSON logs (at info unless `cmd` sets `RUST_LOG`), and waits (bounded) for its
+/// "listening" line.
+pub fn spawn_command(mut cmd: Command) -> Binary {
+    for (name, value) in [("COGNIGATE_LOG_FORMAT", "json"), ("RUST_LOG", "info")] {
+        if !cmd.get_envs().any(|(set, _)| set == name) {
+            cmd.env(name, value);
+        }
     }
     let mut child = cmd
         .stdout(Stdio::null())

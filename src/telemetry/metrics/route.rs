@@ -1,5 +1,5 @@
 //! Per-route request counters and latency histograms: plain atomics laid out by index,
-//! so counting a request never takes a lock (CONTRACT "Admin listener", STYLE rule 4).
+//! so counting a request never takes a lock (docs/reference.md "Metrics"; STYLE rule 4).
 
 use std::collections::HashMap;
 use std::sync::Arc;
