@@ -1,20 +1,10 @@
 //! Listeners: the proxy's (`accept`, then `conn` per connection) and the admin
 //! endpoints (`admin`).
 //!
-//! A proxy connection's bytes pass through these layers, outermost first; each is a
-//! wrapper around the next, and each lives in its own file:
-//!
-//! ```text
-//!  TcpStream              accept.rs    max_connections (503 past it), one task each
-//!   └ TLS | h2c preface   tls.rs | preface.rs   within header_timeout (peeked)
-//!      └ IdleIo           idle.rs      idle_timeout / header_timeout; marks park-due
-//!         └ Sniffed       framing.rs   HTTP/1.1 only: CL+TE smuggling guard
-//!            └ hyper      conn.rs      http1 (with upgrades) or http2 Builder
-//!               └ Parkable park.rs     HTTP/1.1 only: drops hyper's buffers when idle
-//!                  └ drain drain.rs    graceful shutdown on SIGTERM
-//!   service: IdleService (idle.rs: requests in flight) → conn.rs's service
-//!            (smuggling verdict, upgrade answer) → proxy::Gate
-//! ```
+//! A proxy connection's bytes pass through one layer per file, outermost first:
+//! `accept`, `tls` or `preface`, `idle`, `framing` (HTTP/1.1), hyper in `conn`, `park`
+//! (HTTP/1.1), `drain`. The stack is drawn, with what each layer enforces, in
+//! `docs/architecture.md` ("The connection stack").
 
 mod accept;
 pub mod admin;
