@@ -476,30 +476,5 @@ fn millis(elapsed: Duration) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parts(target: &str) -> Parts {
-        Request::get(target).body(()).unwrap().into_parts().0
-    }
-
-    #[test]
-    fn the_normalized_path_is_forwarded_with_the_query_as_sent() {
-        let p = parts("/public/../admin/x?a=%2F&b");
-        assert_eq!(
-            path_and_query(&p, Some("/admin/x")).unwrap(),
-            "/admin/x?a=%2F&b"
-        );
-        assert_eq!(
-            path_and_query(&p, None).unwrap(),
-            "/public/../admin/x?a=%2F&b"
-        );
-    }
-
-    #[test]
-    fn a_normalized_path_that_is_no_request_target_is_refused_not_replaced() {
-        let p = parts("/public/x");
-        let refused = path_and_query(&p, Some("/admin/x y")).unwrap_err();
-        assert!(matches!(refused, Refusal::BadRequest(_)), "{refused:?}");
-    }
-}
+#[path = "gate_tests.rs"]
+mod tests;
