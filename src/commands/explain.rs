@@ -292,6 +292,7 @@ fn authenticate(
         leeway: snap.config.token.leeway,
         keys,
         now: super::token::unix_now(),
+        claim_names: snap.verifier.claim_names(),
     };
     let checked = steps::check(&inputs, &token);
     out.extend(checked.lines);
