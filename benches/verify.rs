@@ -58,6 +58,8 @@ fn route(path: &str, groups: &[&str]) -> RouteConfig {
         scopes_all: Vec::new(),
         token_use: Vec::new(),
         issuers: Vec::new(),
+        claims: Default::default(),
+        bind: Default::default(),
     }
 }
 

@@ -54,6 +54,8 @@ fn route(path: &str) -> RouteConfig {
         scopes_all: Vec::new(),
         token_use: Vec::new(),
         issuers: Vec::new(),
+        claims: Default::default(),
+        bind: Default::default(),
     }
 }
 

@@ -20,7 +20,7 @@ pub mod upgrade;
 use crate::config::{Config, Mode};
 use crate::identity::IdentityHeaders;
 use crate::jwks::KeyStore;
-use crate::policy::RouteTable;
+use crate::policy::{RouteError, RouteTable, claims};
 use crate::verify::Verifier;
 use forward::Forwarder;
 use std::sync::Arc;
@@ -46,8 +46,8 @@ pub struct Snapshot {
 /// Why a validated config could not become a snapshot.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("routes[{0}].path: {1}")]
-    Route(usize, crate::policy::PatternError),
+    #[error("routes[{0}].{key}: {1}", key = .1.key())]
+    Route(usize, RouteError),
     #[error(transparent)]
     Forward(#[from] forward::ForwardSetupError),
 }
@@ -57,7 +57,7 @@ impl Snapshot {
     /// with an empty key store.
     pub fn build(config: Arc<Config>) -> Result<Self, SnapshotError> {
         let keys = KeyStore::new(config.issuers.len(), config.jwks.min_refetch_interval);
-        let verifier = Arc::new(Verifier::new(&config.issuers, &config.token));
+        let verifier = Arc::new(verifier_for(&config));
         Self::assemble(config, Arc::new(keys), verifier)
     }
 
@@ -69,11 +69,18 @@ impl Snapshot {
         keys: Arc<KeyStore>,
         previous: &Snapshot,
     ) -> Result<Self, SnapshotError> {
-        let same =
-            previous.config.issuers == config.issuers && previous.config.token == config.token;
+        let names = claims::claim_names(&config.routes);
+        let same = previous.config.issuers == config.issuers
+            && previous.config.token == config.token
+            && previous
+                .verifier
+                .claim_names()
+                .iter()
+                .map(|n| &**n)
+                .eq(names);
         let verifier = match same {
             true => previous.verifier.clone(),
-            false => Arc::new(Verifier::new(&config.issuers, &config.token)),
+            false => Arc::new(verifier_for(&config)),
         };
         Self::assemble(config, keys, verifier)
     }
@@ -107,4 +114,10 @@ impl Snapshot {
             config,
         })
     }
+}
+
+/// The verifier for `config`: its issuers and `[token]`, reading the claims its routes'
+/// rules name.
+fn verifier_for(config: &Config) -> Verifier {
+    Verifier::new(&config.issuers, &config.token).with_claims(&claims::claim_names(&config.routes))
 }
