@@ -81,6 +81,7 @@ fn benches(c: &mut Criterion) {
         email: None,
         ttl: Duration::from_secs(3600),
         now: now(),
+        claims: Vec::new(),
     };
     let token = mint::mint(&key, &spec).unwrap();
 
