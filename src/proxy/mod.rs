@@ -121,3 +121,41 @@ impl Snapshot {
 fn verifier_for(config: &Config) -> Verifier {
     Verifier::new(&config.issuers, &config.token).with_claims(&claims::claim_names(&config.routes))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn config(routes: &str) -> Arc<Config> {
+        let text = format!(
+            "[upstream]\nurl = \"http://127.0.0.1:3\"\n[[issuers]]\nname = \"a\"\n\
+             issuer = \"https://a.example\"\nclient_ids = [\"c\"]\n{routes}"
+        );
+        let raw = ::config::Config::builder()
+            .add_source(::config::File::from_str(&text, ::config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        Arc::new(crate::config::validate(raw).unwrap().config)
+    }
+
+    /// The verifier (and its cache) is kept across a reload only while it reads the
+    /// claims the new routes name: a token cached before a `bind` was added lacks them.
+    #[test]
+    fn a_reload_that_names_new_claims_gets_a_new_verifier() {
+        let plain = config("[[routes]]\npath = \"/**\"\n");
+        let tenant =
+            config("[[routes]]\npath = \"/t/{t}/**\"\nbind = { t = \"custom:tenant_id\" }\n");
+        let first = Snapshot::build(plain.clone()).unwrap();
+        assert!(first.verifier.claim_names().is_empty());
+        let same = Snapshot::rebuild(plain, first.keys.clone(), &first).unwrap();
+        assert!(Arc::ptr_eq(&first.verifier, &same.verifier));
+        let bound = Snapshot::rebuild(tenant.clone(), first.keys.clone(), &same).unwrap();
+        assert!(!Arc::ptr_eq(&same.verifier, &bound.verifier));
+        assert_eq!(&*bound.verifier.claim_names()[0], "custom:tenant_id");
+        let again = Snapshot::rebuild(tenant, first.keys.clone(), &bound).unwrap();
+        assert!(Arc::ptr_eq(&bound.verifier, &again.verifier));
+    }
+}
