@@ -149,8 +149,8 @@ impl Route {
                 required,
             });
         }
-        let checks = self.claim_rules().checks(s.claims, normalized_path);
-        match checks.into_iter().find(|c| !c.met()) {
+        let mut checks = self.claim_rules().checks(s.claims, normalized_path);
+        match checks.find(|c| !c.met()) {
             Some(unmet) => Err(Forbidden::of_check(&unmet, route())),
             None => Ok(()),
         }
