@@ -1,7 +1,8 @@
 //! The request path's CPU work, piece by piece: verifying one RS256 Cognito access token
 //! with a warm key set (cold: cache off, so every call does the RSA verify; cached: the
-//! verified-token cache hit), the route decision (normalize + first match) and building
-//! the identity headers. Run: `cargo bench --bench verify`.
+//! verified-token cache hit), the route decision (normalize + first match; then with the
+//! route's rules applied: a group rule, or a `{tenant}` capture bound to a claim plus a
+//! claim rule) and building the identity headers. Run: `cargo bench --bench verify`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,6 +11,7 @@ use cognigate::identity::{IdentityHeaders, fold_name};
 use cognigate::jwks::{KeySet, KeyStore};
 use cognigate::mint::{self, TokenSpec};
 use cognigate::policy::{RouteTable, normalize};
+use cognigate::proxy::auth::subject;
 use cognigate::verify::Verifier;
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
@@ -58,6 +60,8 @@ fn route(path: &str, groups: &[&str]) -> RouteConfig {
         scopes_all: Vec::new(),
         token_use: Vec::new(),
         issuers: Vec::new(),
+        claims: Default::default(),
+        bind: Default::default(),
     }
 }
 
@@ -79,6 +83,10 @@ fn benches(c: &mut Criterion) {
         email: None,
         ttl: Duration::from_secs(3600),
         now: now(),
+        claims: vec![
+            ("custom:tenant_id".into(), "acme".into()),
+            ("custom:plan".into(), "pro".into()),
+        ],
     };
     let token = mint::mint(&key, &spec).unwrap();
 
@@ -86,7 +94,8 @@ fn benches(c: &mut Criterion) {
     c.bench_function("verify/cold (RS256, warm key set, no cache)", |b| {
         b.iter(|| cold.verify(black_box(&token), &keys, now()).unwrap())
     });
-    let cached = Verifier::new(&[issuer()], &settings(1000));
+    let cached = Verifier::new(&[issuer()], &settings(1000))
+        .with_claims(&["custom:plan", "custom:tenant_id"]);
     cached.verify(&token, &keys, now()).unwrap();
     c.bench_function("verify/cached", |b| {
         b.iter(|| cached.verify(black_box(&token), &keys, now()).unwrap())
@@ -110,6 +119,50 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // The decision with rules: a group rule on today's table, then a tenant route.
+    let verified = cached.verify(&token, &keys, now()).unwrap();
+    let who = subject(&verified.claims, "bench");
+    c.bench_function("route/normalize+find+authorize (groups_any)", |b| {
+        b.iter(|| {
+            let path = normalize(black_box("/admin/orders/42")).unwrap();
+            let (_, route) = table.find(&get, Some("api.example.com"), &path).unwrap();
+            route.authorize(&who, &path).unwrap()
+        })
+    });
+    let mut tenant = route("/t/{tenant}/orders/*", &[]);
+    tenant
+        .bind
+        .insert("tenant".into(), "custom:tenant_id".into());
+    tenant
+        .claims
+        .insert("custom:plan".into(), vec!["pro".into(), "team".into()]);
+    let tenants = RouteTable::compile(&[
+        route("/health", &[]),
+        route("/public/**", &[]),
+        route("/admin/**", &["admin"]),
+        tenant,
+        route("/**", &[]),
+    ])
+    .unwrap();
+    c.bench_function("route/normalize+find (capture)", |b| {
+        b.iter(|| {
+            let path = normalize(black_box("/t/acme/orders/42")).unwrap();
+            tenants
+                .find(&get, Some("api.example.com"), &path)
+                .map(|(i, _)| i)
+        })
+    });
+    c.bench_function(
+        "route/normalize+find+authorize (capture, bind, claims)",
+        |b| {
+            b.iter(|| {
+                let path = normalize(black_box("/t/acme/orders/42")).unwrap();
+                let (_, route) = tenants.find(&get, Some("api.example.com"), &path).unwrap();
+                route.authorize(&who, &path).unwrap()
+            })
+        },
+    );
+
     let identity = IdentityHeaders::new(
         &IdentitySettings {
             header_prefix: fold_name("X-Auth-"),
@@ -118,7 +171,6 @@ fn benches(c: &mut Criterion) {
         },
         ["bench"],
     );
-    let verified = cached.verify(&token, &keys, now()).unwrap();
     let mut base = http::HeaderMap::new();
     base.insert("accept", http::HeaderValue::from_static("*/*"));
     base.insert("user-agent", http::HeaderValue::from_static("bench"));

@@ -291,7 +291,8 @@ mod tests {
         let p = plan();
         let json = br#"{"sub":"u-1","iss":"i","exp":1,"token_use":"access","username":"ann",
             "scope":"openid","cognito:groups":["a","b"]}"#;
-        let claims = Claims::parse(json, HeaderValue::from_static("e30")).unwrap();
+        let claims =
+            Claims::parse(json, HeaderValue::from_static("e30"), &Default::default()).unwrap();
         let value = |h: &HeaderMap, name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned());
         let mut h = HeaderMap::new();
         p.set(&mut h, &claims, 0);
@@ -305,7 +306,8 @@ mod tests {
 
         let json =
             br#"{"sub":"u-1","iss":"i","exp":1,"token_use":"access","cognito:groups":["solo"]}"#;
-        let claims = Claims::parse(json, HeaderValue::from_static("e30")).unwrap();
+        let claims =
+            Claims::parse(json, HeaderValue::from_static("e30"), &Default::default()).unwrap();
         for (idx, issuer) in [(1, None), (7, None), (0, Some("main"))] {
             let mut h = HeaderMap::new();
             p.set(&mut h, &claims, idx);

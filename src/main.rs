@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use cognigate::commands::explain::{Query, TokenSource};
-use cognigate::commands::token::{DEFAULT_CLIENT_ID, DEFAULT_ISSUER, MintOptions};
+use cognigate::commands::token::{DEFAULT_CLIENT_ID, DEFAULT_ISSUER, MintOptions, parse_claim};
 use cognigate::commands::{self, Report};
 use cognigate::config::TokenUse;
 use std::path::PathBuf;
@@ -121,8 +121,11 @@ struct TokenArgs {
     /// `email` (id tokens).
     #[arg(long, value_name = "E")]
     email: Option<String>,
+    /// A further claim, its value in JSON: custom:tenant_id='"acme"'; repeatable.
+    #[arg(long, value_name = "K=JSON", value_parser = parse_claim)]
+    claim: Vec<(String, serde_json::Value)>,
     /// Write a new RSA private key (mode 0600) here and print its JWKS.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "sub", "groups", "scope", "username", "email"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "sub", "groups", "scope", "username", "email", "claim"])]
     generate_key: Option<PathBuf>,
     /// With --generate-key: write the JWKS to this file instead of stdout.
     #[arg(long, value_name = "FILE", requires = "generate_key")]
@@ -230,6 +233,7 @@ fn token(args: TokenArgs) -> Result<Report, String> {
         issuer: args.issuer,
         username: args.username,
         email: args.email,
+        claims: args.claim,
     };
     commands::token::mint_token(&key, &options)
 }

@@ -70,6 +70,9 @@ pub struct TokenSpec {
     pub ttl: Duration,
     /// Issue time, unix seconds (`iat`, `auth_time`).
     pub now: u64,
+    /// Further claims (`custom:tenant_id`, ...), set last: one named like a standard
+    /// claim replaces it.
+    pub claims: Vec<(String, Value)>,
 }
 
 /// Generates a fresh RSA-2048 dev key.
@@ -155,6 +158,9 @@ fn claims(spec: &TokenSpec) -> Map<String, Value> {
     match spec.token_use {
         TokenUse::Access => access_claims(&mut c, spec, username),
         TokenUse::Id => id_claims(&mut c, spec, username),
+    }
+    for (name, value) in &spec.claims {
+        c.insert(name.clone(), value.clone());
     }
     c
 }
@@ -283,5 +289,19 @@ mod tests {
         assert_eq!(p["cognito:groups"], json!(["admin"]));
         assert_eq!(p["email"], "u@example.com");
         assert!(p.get("client_id").is_none());
+    }
+
+    #[test]
+    fn further_claims_are_added_and_replace_standard_ones() {
+        let mut spec = testkit::spec(TokenUse::Access);
+        spec.claims = vec![
+            ("custom:tenant_id".into(), json!("acme")),
+            ("custom:level".into(), json!(3)),
+            ("username".into(), json!("other")),
+        ];
+        let p = payload(&mint(testkit::key(), &spec).unwrap());
+        assert_eq!(p["custom:tenant_id"], "acme");
+        assert_eq!(p["custom:level"], 3);
+        assert_eq!(p["username"], "other");
     }
 }

@@ -162,6 +162,65 @@ fn check_warns_about_shadowed_routes() {
     );
 }
 
+/// Captures, `claims` and `bind`: every misuse with its key path in one run; a capture
+/// shadows like `*`.
+#[test]
+fn check_reports_claim_rule_and_binding_problems_and_shadowing_through_captures() {
+    let (_dir, path) = proxy::write_config(&format!(
+        r#"{VALID}
+[[routes]]
+path = "/t/**"
+bind = {{ tenant = "custom:tenant_id" }}
+
+[[routes]]
+path = "/p/{{x}}/q/{{x}}"
+
+[[routes]]
+path = "/h/{{t}}"
+auth = "public"
+claims = {{ "custom:plan" = ["pro"] }}
+"#
+    ));
+    let out = cognigate(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for expected in [
+        ": routes[2].bind.tenant: capture {tenant} does not appear in path \"/t/**\"",
+        ": routes[3].path: capture {x} appears more than once",
+        ": routes[4].claims: not allowed on a public route",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+
+    let (_dir, path) = proxy::write_config(
+        r#"
+[upstream]
+url = "http://127.0.0.1:3000"
+
+[[issuers]]
+name = "main"
+region = "us-east-1"
+user_pool_id = "us-east-1_AbCdEf123"
+client_ids = ["client1"]
+
+[[routes]]
+path = "/t/{tenant}/**"
+bind = { tenant = "custom:tenant_id" }
+
+[[routes]]
+path = "/t/acme/admin"
+groups_any = ["admin"]
+"#,
+    );
+    let out = cognigate(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: routes[1]") && err.contains("routes[0] (/t/{tenant}/**)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn yaml_and_json_configs_load_and_env_overrides_apply() {
     let dir = tempfile::tempdir().unwrap();

@@ -450,6 +450,11 @@ path = "/api/**"
 [[routes]]
 path = "/admin/**"
 groups_any = ["admin"]
+
+[[routes]]
+path = "/t/{tenant}/**"
+bind = { tenant = "custom:tenant_id" }
+claims = { "custom:plan" = ["pro", "team"] }
 "#;
 
 /// The decision line's status: the refusal's, or the echo upstream's 200 when allowed.
@@ -477,6 +482,16 @@ fn explain(config: &Path, token: Option<&str>, fetch: bool, path: &str) -> Strin
     let out = cognigate(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     text(&out.stdout)
+}
+
+/// An access token of tenant `tenant` on plan `plan`.
+fn tenant_token(key: &DevKey, tenant: &str, plan: &str) -> String {
+    let mut spec = tokens::access("ann", &[]);
+    spec.claims = vec![
+        ("custom:tenant_id".into(), tenant.into()),
+        ("custom:plan".into(), plan.into()),
+    ];
+    tokens::sign(key, &spec)
 }
 
 fn stale(key: &DevKey, sub: &str) -> String {
@@ -518,9 +533,11 @@ jwks_uri = "file://{}"
     other_client.client_id = "someoneelse".into();
     let other_client = tokens::sign(&key, &other_client);
     let expired = stale(&key, "alice");
+    let acme_pro = tenant_token(&key, "acme", "pro");
+    let acme_free = tenant_token(&key, "acme", "free");
 
     // (name, token, path, expected status, does the signature decide it?)
-    let table: [(&str, Option<&str>, &str, u16, bool); 13] = [
+    let table: [(&str, Option<&str>, &str, u16, bool); 17] = [
         ("allowed", Some(&user), "/api/hello", 200, false),
         ("admin allowed", Some(&admin), "/admin/stats", 200, false),
         ("public", None, "/public/x", 200, false),
@@ -546,6 +563,22 @@ jwks_uri = "file://{}"
         ),
         ("encoded slash", None, "/public/..%2fadmin/x", 400, false),
         ("climb above root", None, "/../admin", 400, false),
+        ("own tenant", Some(&acme_pro), "/t/acme/x", 200, false),
+        ("other tenant", Some(&acme_pro), "/t/globex/x", 403, false),
+        (
+            "climb to another tenant",
+            Some(&acme_pro),
+            "/t/acme/../globex",
+            403,
+            false,
+        ),
+        (
+            "claim rule unmet",
+            Some(&acme_free),
+            "/t/acme/x",
+            403,
+            false,
+        ),
     ];
     for (name, token, path, expected, signature_decides) in table {
         let auth = token.map(tokens::bearer);
@@ -645,4 +678,54 @@ fn explain_shows_each_step_and_exits_1_on_a_bad_config() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("/nonexistent/cognigate.toml"));
+}
+
+/// Each claim rule and binding, met or not, with what the token and the path gave it;
+/// the decision is the first unmet one's, as the proxy's.
+#[test]
+fn explain_shows_each_claim_rule_and_binding_met_or_not() {
+    let key = tokens::key();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, &key.jwks_json).unwrap();
+    let body = format!(
+        "[upstream]\nurl = \"http://127.0.0.1:3000\"\n\n[[issuers]]\nname = \"main\"\nissuer = \"{}\"\nclient_ids = [\"{}\"]\njwks_uri = \"file://{}\"\n{EXPLAIN_ROUTES}",
+        tokens::ISSUER,
+        tokens::CLIENT,
+        jwks.display()
+    );
+    let (_cfg_dir, config) = proxy::write_config(&body);
+    let token = tenant_token(&key, "acme", "free");
+    let stdout = explain(&config, Some(&token), true, "/t/acme/../globex/x");
+    for expected in [
+        "path: /t/globex/x (normalized from /t/acme/../globex/x",
+        "routes[3] /t/{tenant}/**   MATCH: auth required; claims custom:plan in pro,team; bind {tenant} to custom:tenant_id",
+        "route rules: FAIL route '/t/{tenant}/**' requires claim custom:plan: any of pro, team",
+        "  FAIL         claim custom:plan: one of pro, team (token: \"free\")",
+        "  FAIL         path segment {tenant} = claim custom:tenant_id (path: \"globex\", token: \"acme\")",
+        "decision: 403 Forbidden (claims)",
+        "www-authenticate: Bearer realm=\"cognigate\", error=\"insufficient_scope\"",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in:\n{stdout}");
+    }
+
+    let pro = tenant_token(&key, "acme", "pro");
+    let stdout = explain(&config, Some(&pro), true, "/t/globex/x");
+    for expected in [
+        "  ok           claim custom:plan: one of pro, team (token: \"pro\")",
+        "  FAIL         path segment {tenant} = claim custom:tenant_id (path: \"globex\", token: \"acme\")",
+        "decision: 403 Forbidden (binding)",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in:\n{stdout}");
+    }
+
+    let stdout = explain(&config, Some(&pro), false, "/t/acme/x");
+    for expected in [
+        "route rules: ok (claims custom:plan in pro,team; bind {tenant} to custom:tenant_id)",
+        "  ok           claim custom:plan: one of pro, team (token: \"pro\")",
+        "  ok           path segment {tenant} = claim custom:tenant_id (path: \"acme\", token: \"acme\")",
+        "decision: allowed if the signature verifies",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in:\n{stdout}");
+    }
 }

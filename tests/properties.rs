@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use cognigate::config::{AuthMode, Issuer, RouteConfig, TokenSettings, TokenUse};
 use cognigate::jwks::{KeySet, KeyStore};
-use cognigate::policy::{RouteTable, normalize};
+use cognigate::policy::pattern::segment;
+use cognigate::policy::{Claim, ClaimSource, Pattern, RouteTable, Subject, normalize};
 use cognigate::verify::Verifier;
 use http::Method;
 use jsonwebtoken::Algorithm;
@@ -32,6 +33,7 @@ const PATTERNS: &[&str] = &[
     "/admin/**",
     "/x1/**",
     "/~u/*",
+    "/{t}/x1",
     "/**",
 ];
 
@@ -54,6 +56,8 @@ fn route(path: &str) -> RouteConfig {
         scopes_all: Vec::new(),
         token_use: Vec::new(),
         issuers: Vec::new(),
+        claims: Default::default(),
+        bind: Default::default(),
     }
 }
 
@@ -173,6 +177,119 @@ fn respelling_examples_match_the_normalized_route() {
     ] {
         assert_eq!(normalize(spelled).unwrap(), want);
         assert_eq!(decision(&spelled_normal(spelled)), decision(want));
+    }
+}
+
+// ---------------------------------------------------------------- captures and binding
+
+const TENANT: &str = "/t/{tenant}/**";
+
+/// One route, `/t/{tenant}/**`, bound to `custom:tenant_id`.
+fn tenant_table() -> &'static RouteTable {
+    static TABLE: OnceLock<RouteTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut bound = route(TENANT);
+        bound
+            .bind
+            .insert("tenant".into(), "custom:tenant_id".into());
+        RouteTable::compile(&[bound]).unwrap()
+    })
+}
+
+/// A token whose `custom:tenant_id` is the string held.
+#[derive(Debug)]
+struct Tenant(String);
+
+impl ClaimSource for Tenant {
+    fn claim(&self, name: &str) -> Claim<'_> {
+        match name {
+            "custom:tenant_id" => Claim::Text(&self.0),
+            _ => Claim::Absent,
+        }
+    }
+}
+
+/// The decision on `raw` for a token of `tenant`: `None` when the path is refused or
+/// matches no route, else whether the binding holds.
+fn bound(raw: &str, tenant: &str) -> Option<bool> {
+    let normal = normalize(raw).ok()?;
+    let (_, route) = tenant_table().find(&Method::GET, None, &normal)?;
+    let claims = Tenant(tenant.to_owned());
+    let subject = Subject {
+        groups: &[],
+        scope: "",
+        token_use: TokenUse::Access,
+        issuer: "main",
+        claims: &claims,
+    };
+    Some(route.authorize(&subject, &normal).is_ok())
+}
+
+/// A capture never matches an empty segment: the paths that would leave one empty
+/// match no capture route (and `//` merges into the next segment).
+#[test]
+fn an_empty_segment_is_never_captured() {
+    for empty in ["/t", "/t/", "/t//", "/t/./", "/t/a/../", "/t/%2e/"] {
+        assert_eq!(bound(empty, ""), None, "{empty}");
+    }
+    assert_eq!(bound("/t//x", "x"), Some(true), "merged: the segment is x");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// What a capture reads is exactly one whole, non-empty segment of the normalized
+    /// path: never a `/`, never empty, and the pattern's position.
+    #[test]
+    fn a_capture_is_one_whole_non_empty_segment(
+        path in prop_oneof![tricky_path(), "/t/\\PC{0,12}", "/t/[a/%.]{0,8}(/x)?"],
+    ) {
+        let Ok(normal) = normalize(&path) else {
+            return Ok(());
+        };
+        if Pattern::parse(TENANT).unwrap().matches(&normal) {
+            let seg = segment(&normal, 1).unwrap();
+            prop_assert!(!seg.is_empty() && !seg.contains('/'), "{:?} -> {:?}", normal, seg);
+            let rest = &normal[3 + seg.len()..];
+            prop_assert!(normal.starts_with("/t/") && (rest.is_empty() || rest.starts_with('/')));
+        }
+    }
+
+    /// An encoded `/` is refused (400) before any route is matched, so no capture can
+    /// hold one, whatever the token's tenant.
+    #[test]
+    fn an_encoded_slash_never_reaches_a_capture(
+        a in "[a-z0-9]{0,6}",
+        b in "[a-z0-9]{0,6}",
+        slash in "%2[fF]",
+    ) {
+        let raw = format!("/t/{a}{slash}{b}/x");
+        prop_assert!(normalize(&raw).is_err());
+        prop_assert_eq!(bound(&raw, &format!("{a}/{b}")), None);
+        prop_assert_eq!(bound(&raw, &format!("{a}{slash}{b}")), None);
+    }
+
+    /// A binding compares the normalized segment with the claim, exactly: every
+    /// spelling of the tenant's path binds to the tenant, and to no other value (not
+    /// even the same letters in another case, nor the tenant a dot-segment climbed from).
+    #[test]
+    fn binding_compares_the_normalized_segment_exactly(
+        tenant in "[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,10}",
+        other in "[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,10}",
+        edits in proptest::collection::vec(any::<Edit>(), 0..6),
+    ) {
+        let spelled = respell(&format!("/t/{tenant}/x"), &edits);
+        prop_assert_eq!(bound(&spelled, &tenant), Some(true), "{}", spelled);
+        let climbed = format!("/t/{other}/../{tenant}/x");
+        prop_assert_eq!(bound(&climbed, &tenant), Some(true), "{}", climbed);
+        if other != tenant {
+            prop_assert_eq!(bound(&spelled, &other), Some(false), "{}", spelled);
+            prop_assert_eq!(bound(&climbed, &other), Some(false), "{}", climbed);
+        }
+        let upper = tenant.to_ascii_uppercase();
+        if upper != tenant {
+            prop_assert_eq!(bound(&spelled, &upper), Some(false));
+        }
     }
 }
 

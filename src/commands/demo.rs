@@ -238,6 +238,7 @@ fn user_token(key: &DevKey, user: &str) -> Result<String, String> {
         email: None,
         ttl: TOKEN_TTL,
         now: unix_now(),
+        claims: Vec::new(),
     };
     mint::mint(key, &spec).map_err(|e| e.to_string())
 }

@@ -10,7 +10,7 @@ mod steps;
 use super::Report;
 use crate::config::{self, AuthMode, Config, Mode, RouteConfig};
 use crate::jwks::{self, JwksClient, KeyStore};
-use crate::policy::{self, Route, Subject};
+use crate::policy::{self, Check, Route};
 use crate::proxy::Snapshot;
 use crate::proxy::auth::{self, Target};
 use crate::proxy::error::Refusal;
@@ -201,7 +201,7 @@ fn explain_steps(
         AuthMode::Deny => return Verdict::Refused(Refusal::Denied),
         AuthMode::Public => None,
         AuthMode::Required | AuthMode::Optional => {
-            match authenticate(snap, keys, route, req, out) {
+            match authenticate(snap, keys, route, req, &path, out) {
                 Ok(p) => p,
                 Err(refusal) => return Verdict::Refused(refusal),
             }
@@ -256,18 +256,25 @@ fn explain_routes<'s>(
     matched
 }
 
-/// The token search and checks, then the route's rules.
+/// The token search and checks, then the route's rules on the normalized `path`.
 fn authenticate(
     snap: &Snapshot,
     keys: Option<&KeyStore>,
     route: &Route,
     req: &Parsed,
+    path: &str,
     out: &mut Vec<String>,
 ) -> Result<Option<(usize, Arc<Claims>)>, Refusal> {
     let token = match token::find(&req.headers, &snap.config.token, &snap.client_ids) {
         Found::Token(t) => t,
         Found::Missing if route.auth() == AuthMode::Optional => {
-            out.push("token: none (allowed: the route's auth is optional)".to_owned());
+            let rules = match rules_of(route.config()).is_empty() {
+                true => "",
+                false => "; its rules apply only to requests with a token",
+            };
+            out.push(format!(
+                "token: none (allowed: the route's auth is optional{rules})"
+            ));
             return Ok(None);
         }
         Found::Missing => {
@@ -292,41 +299,51 @@ fn authenticate(
         leeway: snap.config.token.leeway,
         keys,
         now: super::token::unix_now(),
+        claim_names: snap.verifier.claim_names(),
     };
     let checked = steps::check(&inputs, &token);
     out.extend(checked.lines);
     let (idx, claims) = checked.result.map_err(|e| auth_refusal(&snap.config, e))?;
-    authorize(snap, route, idx, &claims, out)?;
+    authorize(snap, route, idx, &claims, path, out)?;
     Ok(Some((idx, Arc::new(claims))))
 }
 
+/// The proxy's decision on the route's rules, then each claim rule and binding, met or
+/// not (all of them, where the decision stops at the first unmet).
 fn authorize(
     snap: &Snapshot,
     route: &Route,
     idx: usize,
     claims: &Claims,
+    path: &str,
     out: &mut Vec<String>,
 ) -> Result<(), Refusal> {
-    let subject = Subject {
-        groups: &claims.groups,
-        scope: claims.scope.as_deref().unwrap_or(""),
-        token_use: claims.token_use,
-        issuer: &snap.config.issuers[idx].name,
-    };
+    let subject = auth::subject(claims, &snap.config.issuers[idx].name);
     let rules = rules_of(route.config());
     let rules = if rules.is_empty() {
         "none".to_owned()
     } else {
         rules.join("; ")
     };
-    match route.authorize(&subject) {
-        Ok(()) => {
-            out.push(format!("route rules: ok ({rules})"));
-            Ok(())
-        }
-        Err(forbidden) => {
-            out.push(format!("route rules: FAIL {forbidden}"));
-            Err(Refusal::Forbidden(forbidden))
+    let decision = route.authorize(&subject, path);
+    match &decision {
+        Ok(()) => out.push(format!("route rules: ok ({rules})")),
+        Err(forbidden) => out.push(format!("route rules: FAIL {forbidden}")),
+    }
+    for check in route.claim_rules().checks(claims, path) {
+        let verdict = if check.met() { "ok  " } else { "FAIL" };
+        out.push(format!("  {verdict}         {check} ({})", found(&check)));
+    }
+    decision.map_err(Refusal::Forbidden)
+}
+
+/// What the token (and path) gave a claim rule or binding.
+fn found(check: &Check<'_>) -> String {
+    match check {
+        Check::Claim { found, .. } => format!("token: {found}"),
+        Check::Binding { segment, found, .. } => {
+            let segment = segment.map_or("(none)".to_owned(), |s| format!("{s:?}"));
+            format!("path: {segment}, token: {found}")
         }
     }
 }
@@ -469,7 +486,8 @@ pub fn describe_route(route: &RouteConfig) -> String {
     parts.join("; ")
 }
 
-/// The route's token rules, e.g. `groups_any admin,ops`.
+/// The route's token rules, e.g. `groups_any admin,ops`, `claims custom:plan in pro,team`,
+/// `bind {tenant} to custom:tenant_id`.
 fn rules_of(route: &RouteConfig) -> Vec<String> {
     let token_use: Vec<String> = route
         .token_use
@@ -487,5 +505,17 @@ fn rules_of(route: &RouteConfig) -> Vec<String> {
     .into_iter()
     .filter(|(_, list)| !list.is_empty())
     .map(|(name, list)| format!("{name} {}", list.join(",")))
+    .chain(
+        route
+            .claims
+            .iter()
+            .map(|(claim, values)| format!("claims {claim} in {}", values.join(","))),
+    )
+    .chain(
+        route
+            .bind
+            .iter()
+            .map(|(capture, claim)| format!("bind {{{capture}}} to {claim}")),
+    )
     .collect()
 }

@@ -34,6 +34,8 @@ pub struct MintOptions {
     pub username: Option<String>,
     /// `email` (id tokens).
     pub email: Option<String>,
+    /// `--claim K=JSON`: further claims, set last.
+    pub claims: Vec<(String, serde_json::Value)>,
 }
 
 impl MintOptions {
@@ -50,8 +52,28 @@ impl MintOptions {
             email: self.email.clone(),
             ttl: self.ttl,
             now,
+            claims: self.claims.clone(),
         }
     }
+}
+
+/// `K=JSON`, as `--claim` takes it: a claim name, `=`, and its value in JSON
+/// (`custom:tenant_id="acme"`, `custom:level=3`, `roles=["a","b"]`).
+///
+/// # Errors
+///
+/// What is wrong with the argument, for the usage message.
+pub fn parse_claim(arg: &str) -> Result<(String, serde_json::Value), String> {
+    let (name, json) = arg
+        .split_once('=')
+        .ok_or("expected NAME=JSON, e.g. custom:tenant_id='\"acme\"'")?;
+    if name.is_empty() {
+        return Err("the claim name before '=' is empty".to_owned());
+    }
+    let value = serde_json::from_str(json).map_err(|e| {
+        format!("{json:?} is not JSON ({e}); a string is quoted: {name}='\"{json}\"'")
+    })?;
+    Ok((name.to_owned(), value))
 }
 
 /// Seconds since the Unix epoch.
@@ -144,4 +166,26 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
         let _ = std::fs::remove_file(&tmp);
         fail(e)
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::parse_claim;
+    use serde_json::json;
+
+    #[test]
+    fn a_claim_argument_is_a_name_and_json() {
+        let ok = |arg| parse_claim(arg).unwrap();
+        assert_eq!(
+            ok("custom:tenant_id=\"acme\""),
+            ("custom:tenant_id".into(), json!("acme"))
+        );
+        assert_eq!(ok("n=42"), ("n".into(), json!(42)));
+        assert_eq!(ok("r=[\"a=b\"]"), ("r".into(), json!(["a=b"])));
+        let err = |arg| parse_claim(arg).unwrap_err();
+        assert!(err("custom:tenant_id").contains("NAME=JSON"));
+        assert!(err("=\"x\"").contains("empty"));
+        assert!(err("t=acme").contains("t='\"acme\"'"), "{}", err("t=acme"));
+    }
 }

@@ -11,6 +11,7 @@ pub use validate::{Problem, Validated, validate};
 
 use http::{HeaderName, Method, Uri};
 use jsonwebtoken::Algorithm;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -161,4 +162,8 @@ pub struct RouteConfig {
     pub token_use: Vec<TokenUse>,
     /// Issuer names; empty: any.
     pub issuers: Vec<String>,
+    /// `claims`: claim name -> accepted values (each list non-empty); empty: no rule.
+    pub claims: BTreeMap<String, Vec<String>>,
+    /// `bind`: capture name (a `{name}` of `path`) -> the claim it must equal.
+    pub bind: BTreeMap<String, String>,
 }

@@ -117,4 +117,8 @@ pub struct RawRoute {
     pub scopes_all: Option<Vec<String>>,
     pub token_use: Option<Vec<String>>,
     pub issuers: Option<Vec<String>>,
+    /// Claim name -> accepted values.
+    pub claims: Option<BTreeMap<String, Vec<String>>>,
+    /// Capture name (a `{name}` of `path`) -> claim name.
+    pub bind: Option<BTreeMap<String, String>>,
 }

@@ -1,6 +1,8 @@
 //! Raw config -> [`Config`], collecting every problem with its key path rather than
 //! stopping at the first (a user fixing a file wants the whole list at once).
 
+mod claims;
+
 use super::raw::{RawConfig, RawIdentity, RawIssuer, RawRoute, RawToken};
 use super::{
     AuthMode, Config, IdentitySettings, Issuer, JwksSettings, Limits, Mode, RouteConfig, Tls,
@@ -528,11 +530,15 @@ impl Checker {
 
     fn route(&mut self, at: &str, raw: &RawRoute, issuers: &[Issuer]) -> RouteConfig {
         let path = raw.path.clone().unwrap_or_default();
-        if raw.path.is_none() {
-            self.error(format!("{at}.path"), "required");
-        } else if let Err(e) = Pattern::parse(&path) {
-            self.error(format!("{at}.path"), e.to_string());
-        }
+        let pattern = match raw.path {
+            None => {
+                self.error(format!("{at}.path"), "required");
+                None
+            }
+            Some(_) => Pattern::parse(&path)
+                .map_err(|e| self.error(format!("{at}.path"), e.to_string()))
+                .ok(),
+        };
         let auth = match raw.auth.as_deref().unwrap_or("required") {
             "required" => AuthMode::Required,
             "optional" => AuthMode::Optional,
@@ -560,8 +566,11 @@ impl Checker {
             scopes_all: self.rule_list(at, "scopes_all", &raw.scopes_all),
             token_use: self.token_uses(&format!("{at}.token_use"), Some(&token_use), false),
             issuers: self.rule_list(at, "issuers", &raw.issuers),
+            claims: self.claim_rules(at, raw.claims.as_ref()),
+            bind: self.bindings(at, raw.bind.as_ref(), pattern.as_ref()),
         };
         self.route_rules(at, &route, issuers);
+        self.claim_rules_apply(at, &route);
         route
     }
 
@@ -676,7 +685,7 @@ impl Checker {
                     );
                 }
             }
-            Err((i, e)) => self.error(format!("routes[{i}].path"), e.to_string()),
+            Err((i, e)) => self.error(format!("routes[{i}].{}", e.key()), e.to_string()),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Route path patterns: whole-segment literals, `*` for one segment, a trailing `**`.
+//! Route path patterns: whole-segment literals, `*` for one segment, `{name}` for one
+//! named segment (a capture, which a route's `bind` compares to a claim), a trailing `**`.
 //!
 //! Patterns are held to the same spelling rules as normalized request paths, so a
 //! pattern that could never match (`/%7Euser`, `/a/../b`) is refused at load time
@@ -36,6 +37,26 @@ pub enum PatternError {
     /// `**` before the last segment.
     #[error("'**' is only allowed as the last segment")]
     DoubleStarNotLast,
+    /// A `{` or `}` in a segment that is not one whole capture, such as `a{x}` or `{x}*`.
+    #[error("capture {segment:?} must be a whole segment: '{{name}}'")]
+    PartialCapture {
+        /// The segment as written.
+        segment: String,
+    },
+    /// A capture whose name is empty or not an identifier (`{}`, `{*}`, `{a-b}`).
+    #[error(
+        "capture {segment:?} needs a name of ASCII letters, digits and '_', not starting with a digit"
+    )]
+    CaptureName {
+        /// The segment as written.
+        segment: String,
+    },
+    /// The same capture name twice in one pattern.
+    #[error("capture {{{name}}} appears more than once")]
+    DuplicateCapture {
+        /// The name between the braces.
+        name: String,
+    },
     /// A segment with a character or escape that request paths may not contain.
     #[error("segment {segment:?}: {reason}")]
     InvalidSegment {
@@ -61,31 +82,34 @@ enum Segment {
     Literal(Box<str>),
     /// `*`: exactly one non-empty segment.
     One,
+    /// `{name}`: exactly one non-empty segment, like `*`, which `bind` can read.
+    Capture(Box<str>),
 }
 
 impl Segment {
     fn accepts(&self, seg: &str) -> bool {
         match self {
             Segment::Literal(text) => **text == *seg,
-            Segment::One => !seg.is_empty(),
+            Segment::One | Segment::Capture(_) => !seg.is_empty(),
         }
     }
 
-    /// True when every segment `other` accepts, `self` accepts.
+    /// True when every segment `other` accepts, `self` accepts. A capture accepts
+    /// what `*` does, so for shadowing it is a `*`.
     fn covers(&self, other: &Segment) -> bool {
         match (self, other) {
-            (Segment::One, Segment::One) => true,
-            (Segment::One, Segment::Literal(text)) => !text.is_empty(),
             (Segment::Literal(a), Segment::Literal(b)) => a == b,
-            (Segment::Literal(_), Segment::One) => false,
+            (Segment::Literal(_), _) => false,
+            (_, Segment::Literal(text)) => !text.is_empty(),
+            (_, _) => true,
         }
     }
 }
 
 /// A compiled route path pattern, matched against normalized paths.
 ///
-/// `/a/b` is exact (and does not match `/a/b/`), `*` matches one whole non-empty
-/// segment, and a last `**` matches the prefix itself and anything below it.
+/// `/a/b` is exact (and does not match `/a/b/`), `*` and `{name}` match one whole
+/// non-empty segment, and a last `**` matches the prefix itself and anything below it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     text: Box<str>,
@@ -106,7 +130,7 @@ impl Pattern {
             None if text.is_empty() => return Err(PatternError::Empty),
             None => return Err(PatternError::NotAbsolute),
         };
-        let mut segments = Vec::new();
+        let mut segments: Vec<Segment> = Vec::new();
         let mut rest = false;
         let mut parts = body.split('/').peekable();
         while let Some(part) = parts.next() {
@@ -114,7 +138,16 @@ impl Pattern {
             match part {
                 "**" if last => rest = true,
                 "**" => return Err(PatternError::DoubleStarNotLast),
-                _ => segments.push(parse_segment(part, last)?),
+                _ => {
+                    let segment = parse_segment(part, last)?;
+                    if let Segment::Capture(name) = &segment
+                        && segments.contains(&segment)
+                    {
+                        let name = name.to_string();
+                        return Err(PatternError::DuplicateCapture { name });
+                    }
+                    segments.push(segment);
+                }
             }
         }
         let text = text.into();
@@ -152,6 +185,26 @@ impl Pattern {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// The position (segment index after the leading `/`) of capture `{name}`.
+    pub fn capture(&self, name: &str) -> Option<usize> {
+        (self.segments.iter()).position(|s| matches!(s, Segment::Capture(n) if **n == *name))
+    }
+
+    /// Every capture's name, in the order written.
+    pub fn captures(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Capture(name) => Some(&**name),
+            _ => None,
+        })
+    }
+}
+
+/// Segment `index` (counted after the leading `/`) of a normalized path that a pattern
+/// with a capture there matched: a slice of the path itself, never a copy. Never holds
+/// a `/` (it is a whole segment) and, for a path the pattern matched, is never empty.
+pub fn segment(normalized_path: &str, index: usize) -> Option<&str> {
+    normalized_path.strip_prefix('/')?.split('/').nth(index)
 }
 
 fn parse_segment(part: &str, last: bool) -> Result<Segment, PatternError> {
@@ -160,11 +213,38 @@ fn parse_segment(part: &str, last: bool) -> Result<Segment, PatternError> {
         // A trailing slash (or the root pattern "/") is an exact, empty last segment.
         "" if last => Ok(Segment::Literal("".into())),
         "" => Err(PatternError::EmptySegment),
+        _ if part.contains(['{', '}']) => capture(part),
         _ if part.contains('*') => Err(PatternError::PartialWildcard {
             segment: part.to_owned(),
         }),
         _ => literal(part),
     }
+}
+
+/// `{name}`, the whole segment. Braces are not path characters (RFC 3986 §3.3), so a
+/// literal segment can never hold one and the syntax is unambiguous.
+fn capture(part: &str) -> Result<Segment, PatternError> {
+    let segment = || part.to_owned();
+    let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) else {
+        return Err(PatternError::PartialCapture { segment: segment() });
+    };
+    if name.contains(['{', '}']) {
+        return Err(PatternError::PartialCapture { segment: segment() });
+    }
+    if !is_capture_name(name) {
+        return Err(PatternError::CaptureName { segment: segment() });
+    }
+    Ok(Segment::Capture(name.into()))
+}
+
+/// An identifier: ASCII letters, digits and `_`, not starting with a digit (so it reads
+/// the same as a bare TOML key in `bind` and in an environment variable name).
+fn is_capture_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Refuses what a normalized path could never contain, so the pattern can match.
@@ -249,6 +329,35 @@ mod tests {
     }
 
     #[test]
+    fn a_capture_is_one_non_empty_segment() {
+        check(
+            "/t/{tenant}/**",
+            &["/t/acme", "/t/acme/", "/t/acme/x/y", "/t/*/x"],
+            &["/t", "/t/", "/tenants/acme", "/T/acme"],
+        );
+        check("/u/{id}", &["/u/1"], &["/u/", "/u/1/", "/u/1/x", "/u"]);
+        check("/{a}/x/{b}", &["/1/x/2"], &["/1/x/", "/1/y/2", "/1/x/2/3"]);
+    }
+
+    #[test]
+    fn captures_are_found_by_name_and_read_from_the_path() {
+        let pat = p("/t/{tenant}/u/{user}/**");
+        assert_eq!(pat.capture("tenant"), Some(1));
+        assert_eq!(pat.capture("user"), Some(3));
+        assert_eq!(pat.capture("t"), None);
+        assert_eq!(pat.captures().collect::<Vec<_>>(), ["tenant", "user"]);
+        let path = "/t/acme/u/ann/docs/1";
+        assert!(pat.matches(path));
+        assert_eq!(segment(path, 1), Some("acme"));
+        assert_eq!(segment(path, 3), Some("ann"));
+        assert_eq!(segment(path, 9), None);
+        assert_eq!(segment("relative", 0), None);
+        // Borrowed from the path: no copy is made.
+        let got = segment(path, 1).unwrap();
+        assert_eq!(got.as_ptr(), path[3..].as_ptr());
+    }
+
+    #[test]
     fn case_sensitive_and_escapes_literal() {
         check("/Admin", &["/Admin"], &["/admin", "/ADMIN"]);
         check("/a%20b", &["/a%20b"], &["/a%20B", "/a b"]);
@@ -279,6 +388,77 @@ mod tests {
                 },
             ),
             ("/**/a", E::DoubleStarNotLast),
+            (
+                "/a{x}",
+                E::PartialCapture {
+                    segment: seg("a{x}"),
+                },
+            ),
+            (
+                "/{x}b",
+                E::PartialCapture {
+                    segment: seg("{x}b"),
+                },
+            ),
+            ("/{x", E::PartialCapture { segment: seg("{x") }),
+            ("/x}", E::PartialCapture { segment: seg("x}") }),
+            (
+                "/{{x}}",
+                E::PartialCapture {
+                    segment: seg("{{x}}"),
+                },
+            ),
+            (
+                "/**{x}",
+                E::PartialCapture {
+                    segment: seg("**{x}"),
+                },
+            ),
+            (
+                "/{x}**",
+                E::PartialCapture {
+                    segment: seg("{x}**"),
+                },
+            ),
+            ("/{}", E::CaptureName { segment: seg("{}") }),
+            (
+                "/{*}",
+                E::CaptureName {
+                    segment: seg("{*}"),
+                },
+            ),
+            (
+                "/a/{**}",
+                E::CaptureName {
+                    segment: seg("{**}"),
+                },
+            ),
+            (
+                "/{1x}",
+                E::CaptureName {
+                    segment: seg("{1x}"),
+                },
+            ),
+            (
+                "/{a-b}",
+                E::CaptureName {
+                    segment: seg("{a-b}"),
+                },
+            ),
+            (
+                "/{a b}",
+                E::CaptureName {
+                    segment: seg("{a b}"),
+                },
+            ),
+            (
+                "/{é}",
+                E::CaptureName {
+                    segment: seg("{é}"),
+                },
+            ),
+            ("/{x}/**/{y}", E::DoubleStarNotLast),
+            ("/{x}/a/{x}", E::DuplicateCapture { name: seg("x") }),
             ("/a/**/", E::DoubleStarNotLast),
             ("/a/../b", E::DotSegment { segment: seg("..") }),
             ("/./b", E::DotSegment { segment: seg(".") }),
@@ -335,11 +515,20 @@ mod tests {
             msg("/a%2F"),
             "segment \"a%2F\": encoded '/' (%2F) is not allowed in the path"
         );
+        assert_eq!(
+            msg("/t/x{id}"),
+            "capture \"x{id}\" must be a whole segment: '{name}'"
+        );
+        assert_eq!(
+            msg("/t/{}"),
+            "capture \"{}\" needs a name of ASCII letters, digits and '_', not starting with a digit"
+        );
+        assert_eq!(msg("/{id}/{id}"), "capture {id} appears more than once");
     }
 
     #[test]
     fn display_is_the_original_text() {
-        for text in ["/admin/**", "/a/*/b", "/", "/a/"] {
+        for text in ["/admin/**", "/a/*/b", "/", "/a/", "/t/{tenant}/**"] {
             assert_eq!(p(text).to_string(), text);
             assert_eq!(text.parse::<Pattern>().unwrap().as_str(), text);
         }
@@ -357,6 +546,10 @@ mod tests {
             ("/admin/*", "/admin/x"),
             ("/a/b", "/a/b"),
             ("/*/b", "/a/b"),
+            ("/t/{x}/**", "/t/*/a"),
+            ("/t/*/**", "/t/{x}/a"),
+            ("/t/{x}", "/t/{y}"),
+            ("/t/{x}", "/t/acme"),
         ];
         let no = [
             ("/admin/**", "/**"),
@@ -367,6 +560,9 @@ mod tests {
             ("/a/b", "/a/b/"),
             ("/a/x", "/a/*"),
             ("/*", "/"),
+            ("/t/acme", "/t/{x}"),
+            ("/t/{x}", "/t/"),
+            ("/t/{x}", "/t/{x}/**"),
         ];
         for (a, b) in yes {
             assert!(p(a).covers(&p(b)), "{a} covers {b}");
@@ -381,8 +577,25 @@ mod tests {
     #[test]
     fn property_covers_is_sound() {
         let patterns = [
-            "/", "/**", "/a", "/a/", "/a/**", "/a/*", "/*", "/*/", "/*/**", "/a/b", "/a/*/**",
-            "/*/b", "/b/**", "/a/b/",
+            "/",
+            "/**",
+            "/a",
+            "/a/",
+            "/a/**",
+            "/a/*",
+            "/*",
+            "/*/",
+            "/*/**",
+            "/a/b",
+            "/a/*/**",
+            "/*/b",
+            "/b/**",
+            "/a/b/",
+            "/{x}",
+            "/a/{x}",
+            "/{x}/b",
+            "/{x}/**",
+            "/a/{y}/**",
         ];
         let paths = [
             "/", "/a", "/a/", "/b", "/a/b", "/a/b/", "/a/c", "/b/b", "/a/b/c", "/c/b", "/ab",

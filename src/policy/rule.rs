@@ -1,5 +1,6 @@
 //! Per-route authorization rules over a verified token's subject.
 
+use super::claims::{Check, ClaimSource};
 use super::table::Route;
 use crate::config::TokenUse;
 
@@ -14,6 +15,8 @@ pub struct Subject<'a> {
     pub token_use: TokenUse,
     /// The name of the configured issuer that verified the token.
     pub issuer: &'a str,
+    /// Every claim by name, for `claims` and `bind`.
+    pub claims: &'a dyn ClaimSource,
 }
 
 /// A verified token that the route's rules refuse (the proxy answers 403).
@@ -53,6 +56,26 @@ pub enum Forbidden {
         /// e.g. "any of read, write".
         required: String,
     },
+    /// A `claims` entry is not met.
+    #[error("route '{route}' requires claim {claim}: {required}")]
+    InsufficientClaims {
+        /// The route pattern.
+        route: String,
+        /// The claim's name.
+        claim: String,
+        /// e.g. "any of pro, team".
+        required: String,
+    },
+    /// A `bind` entry is not met: the path names another tenant than the token.
+    #[error("route '{route}' requires path segment {{{capture}}} to equal claim {claim}")]
+    Unbound {
+        /// The route pattern.
+        route: String,
+        /// The capture's name.
+        capture: String,
+        /// The claim's name.
+        claim: String,
+    },
 }
 
 impl Forbidden {
@@ -63,19 +86,39 @@ impl Forbidden {
             Forbidden::WrongIssuer { .. } => "wrong_issuer",
             Forbidden::InsufficientGroups { .. } => "insufficient_groups",
             Forbidden::InsufficientScope { .. } => "insufficient_scope",
+            Forbidden::InsufficientClaims { .. } => "claims",
+            Forbidden::Unbound { .. } => "binding",
+        }
+    }
+
+    /// The refusal for an unmet `claims` or `bind` rule: it names the rule, never the
+    /// token's value.
+    fn of_check(check: &Check<'_>, route: String) -> Forbidden {
+        match *check {
+            Check::Claim { claim, values, .. } => Forbidden::InsufficientClaims {
+                route,
+                claim: claim.to_owned(),
+                required: describe("any of", values.iter().map(|v| &**v)),
+            },
+            Check::Binding { capture, claim, .. } => Forbidden::Unbound {
+                route,
+                capture: capture.to_owned(),
+                claim: claim.to_owned(),
+            },
         }
     }
 }
 
 impl Route {
-    /// Checks `token_use`, `issuers`, `groups_any`, `groups_all`, `scopes_any` and
-    /// `scopes_all`, in that order; an empty list imposes nothing. Strings compare
-    /// exactly. Allocates only to build the error.
+    /// Checks `token_use`, `issuers`, `groups_any`, `groups_all`, `scopes_any`,
+    /// `scopes_all`, `claims` and `bind`, in that order; an empty list imposes nothing.
+    /// Strings compare exactly. `normalized_path` is the path the route matched (`bind`
+    /// reads its captures there). Allocates only to build the error.
     ///
     /// # Errors
     ///
     /// [`Forbidden`] naming the first rule not met.
-    pub fn authorize(&self, s: &Subject<'_>) -> Result<(), Forbidden> {
+    pub fn authorize(&self, s: &Subject<'_>, normalized_path: &str) -> Result<(), Forbidden> {
         let c = self.config();
         let route = || self.pattern_str().to_owned();
         if !any_of(&c.token_use, |t| *t == s.token_use) {
@@ -106,7 +149,11 @@ impl Route {
                 required,
             });
         }
-        Ok(())
+        let mut checks = self.claim_rules().checks(s.claims, normalized_path);
+        match checks.find(|c| !c.met()) {
+            Some(unmet) => Err(Forbidden::of_check(&unmet, route())),
+            None => Ok(()),
+        }
     }
 }
 
@@ -144,6 +191,7 @@ fn describe<'a>(mode: &str, mut items: impl ExactSizeIterator<Item = &'a str>) -
 mod tests {
     use super::*;
     use crate::config::RouteConfig;
+    use crate::policy::claims::tests::{TestClaim, TestClaims, with_rules};
     use crate::policy::table::{RouteTable, tests::route};
 
     fn strings(items: &[&str]) -> Vec<String> {
@@ -159,13 +207,28 @@ mod tests {
     ) -> Result<(), Forbidden> {
         let table = RouteTable::compile(&[config]).unwrap();
         let groups = strings(groups);
+        let claims = TestClaims::default();
         let subject = Subject {
             groups: &groups,
             scope,
             token_use: use_,
             issuer,
+            claims: &claims,
         };
-        table.routes()[0].authorize(&subject)
+        table.routes()[0].authorize(&subject, "/")
+    }
+
+    /// An access token from "main" with `claims`, on `path`.
+    fn with_claims(config: RouteConfig, claims: TestClaims, path: &str) -> Result<(), Forbidden> {
+        let table = RouteTable::compile(&[config]).unwrap();
+        let subject = Subject {
+            groups: &[],
+            scope: "",
+            token_use: TokenUse::Access,
+            issuer: "main",
+            claims: &claims,
+        };
+        table.routes()[0].authorize(&subject, path)
     }
 
     /// Access token from issuer "main" with the given groups and scope.
@@ -310,5 +373,74 @@ mod tests {
             Some("insufficient_scope")
         );
         assert_eq!(reason(&["g"], "s", TokenUse::Access, "main"), None);
+    }
+
+    #[test]
+    fn claim_rules() {
+        let config = with_rules("/p/**", &[("custom:plan", &["pro", "team"])], &[]);
+        let plan = |c| TestClaims(vec![("custom:plan", c)]);
+        assert_eq!(
+            with_claims(config.clone(), plan(TestClaim::Text("team")), "/p"),
+            Ok(())
+        );
+        for claims in [
+            plan(TestClaim::Text("free")),
+            plan(TestClaim::Other),
+            TestClaims::default(),
+        ] {
+            let err = with_claims(config.clone(), claims, "/p").unwrap_err();
+            assert_eq!(err.reason(), "claims");
+            assert_eq!(
+                err.to_string(),
+                "route '/p/**' requires claim custom:plan: any of pro, team"
+            );
+        }
+    }
+
+    #[test]
+    fn bindings() {
+        let config = with_rules("/t/{tenant}/**", &[], &[("tenant", "custom:tenant_id")]);
+        let acme = || TestClaims(vec![("custom:tenant_id", TestClaim::Text("acme"))]);
+        assert_eq!(with_claims(config.clone(), acme(), "/t/acme/x"), Ok(()));
+        let err = with_claims(config, acme(), "/t/globex/x").unwrap_err();
+        assert_eq!(err.reason(), "binding");
+        let message = err.to_string();
+        assert_eq!(
+            message,
+            "route '/t/{tenant}/**' requires path segment {tenant} to equal claim custom:tenant_id"
+        );
+        assert!(!message.contains("acme"), "the token's value is not echoed");
+    }
+
+    #[test]
+    fn claim_rules_come_after_scopes_and_before_bindings() {
+        let config = RouteConfig {
+            scopes_all: strings(&["s"]),
+            ..with_rules("/t/{t}", &[("plan", &["pro"])], &[("t", "tenant")])
+        };
+        let table = RouteTable::compile(&[config]).unwrap();
+        let reason = |scope: &str, claims: TestClaims| {
+            let subject = Subject {
+                groups: &[],
+                scope,
+                token_use: TokenUse::Access,
+                issuer: "main",
+                claims: &claims,
+            };
+            (table.routes()[0].authorize(&subject, "/t/a"))
+                .err()
+                .map(|e| e.reason())
+        };
+        let all = || {
+            TestClaims(vec![
+                ("plan", TestClaim::Text("pro")),
+                ("tenant", TestClaim::Text("a")),
+            ])
+        };
+        assert_eq!(reason("", all()), Some("insufficient_scope"));
+        assert_eq!(reason("s", TestClaims::default()), Some("claims"));
+        let unbound = TestClaims(vec![("plan", TestClaim::Text("pro"))]);
+        assert_eq!(reason("s", unbound), Some("binding"));
+        assert_eq!(reason("s", all()), None);
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use http::Method;
 
+use super::claims::{ClaimRules, UnknownCapture};
 use super::host::HostFilter;
 use super::pattern::{Pattern, PatternError};
 use crate::config::{AuthMode, RouteConfig};
@@ -14,7 +15,29 @@ pub struct Route {
     index: usize,
     pattern: Pattern,
     host: Option<HostFilter>,
+    claims: ClaimRules,
     config: RouteConfig,
+}
+
+/// Why a route could not be compiled (validation reports these first, with key paths).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// `path` is refused.
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+    /// A `bind` key is not a capture of `path`.
+    #[error(transparent)]
+    Bind(#[from] UnknownCapture),
+}
+
+impl RouteError {
+    /// The key within the route that the error is about: `path` or `bind.<capture>`.
+    pub fn key(&self) -> String {
+        match self {
+            RouteError::Pattern(_) => "path".to_owned(),
+            RouteError::Bind(e) => format!("bind.{}", e.capture),
+        }
+    }
 }
 
 /// Why a route did not match a request (for `explain`).
@@ -46,10 +69,12 @@ impl fmt::Display for Mismatch {
 }
 
 impl Route {
-    fn compile(index: usize, config: &RouteConfig) -> Result<Self, PatternError> {
+    fn compile(index: usize, config: &RouteConfig) -> Result<Self, RouteError> {
+        let pattern = Pattern::parse(&config.path)?;
         Ok(Self {
             index,
-            pattern: Pattern::parse(&config.path)?,
+            claims: ClaimRules::compile(config, &pattern)?,
+            pattern,
             host: config.host.as_deref().map(HostFilter::new),
             config: config.clone(),
         })
@@ -78,6 +103,11 @@ impl Route {
     /// The config entry this route was compiled from.
     pub fn config(&self) -> &RouteConfig {
         &self.config
+    }
+
+    /// The compiled `claims` and `bind`.
+    pub fn claim_rules(&self) -> &ClaimRules {
+        &self.claims
     }
 
     /// Checks path, then method, then host; `path` must be normalized.
@@ -133,8 +163,8 @@ impl RouteTable {
     ///
     /// # Errors
     ///
-    /// The index of the first route whose pattern is refused, with the reason.
-    pub fn compile(configs: &[RouteConfig]) -> Result<Self, (usize, PatternError)> {
+    /// The index of the first route that cannot be compiled, with the reason.
+    pub fn compile(configs: &[RouteConfig]) -> Result<Self, (usize, RouteError)> {
         let routes = (configs.iter().enumerate())
             .map(|(i, c)| Route::compile(i, c).map_err(|e| (i, e)))
             .collect::<Result<_, _>>()?;
@@ -204,6 +234,8 @@ pub(crate) mod tests {
             scopes_all: vec![],
             token_use: vec![],
             issuers: vec![],
+            claims: Default::default(),
+            bind: Default::default(),
         }
     }
 
@@ -280,7 +312,24 @@ pub(crate) mod tests {
     fn compile_reports_the_failing_index() {
         let err = RouteTable::compile(&[route("/ok"), route("/a*")]).unwrap_err();
         assert_eq!(err.0, 1);
-        assert!(matches!(err.1, PatternError::PartialWildcard { .. }));
+        assert!(matches!(
+            err.1,
+            RouteError::Pattern(PatternError::PartialWildcard { .. })
+        ));
+        assert_eq!(err.1.key(), "path");
+        let mut bound = route("/t/**");
+        bound
+            .bind
+            .insert("tenant".into(), "custom:tenant_id".into());
+        let err = RouteTable::compile(&[route("/ok"), bound]).unwrap_err();
+        assert_eq!(
+            (err.0, err.1.key(), err.1.to_string()),
+            (
+                1,
+                "bind.tenant".to_owned(),
+                "capture {tenant} does not appear in path \"/t/**\"".to_owned()
+            )
+        );
     }
 
     #[test]

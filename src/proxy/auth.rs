@@ -6,8 +6,8 @@ use super::error::Refusal;
 use super::token::{self, Found};
 use crate::config::AuthMode;
 use crate::jwks::KeyStore;
-use crate::policy::{Route, Subject, path};
-use crate::verify::{AuthError, Verified};
+use crate::policy::{Claim, ClaimSource, Route, Subject, path};
+use crate::verify::{AuthError, ClaimRef, Claims, Verified};
 use http::{HeaderMap, Method};
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -49,9 +49,11 @@ pub async fn admit<'s>(
     let principal = match route.auth() {
         AuthMode::Deny => return Err((Some(route), Refusal::Denied)),
         AuthMode::Public => None,
-        AuthMode::Required | AuthMode::Optional => authenticate(snap, keys, route, headers)
-            .await
-            .map_err(|r| (Some(route), r))?,
+        AuthMode::Required | AuthMode::Optional => {
+            authenticate(snap, keys, route, headers, &normalized)
+                .await
+                .map_err(|r| (Some(route), r))?
+        }
     };
     let new_path = match normalized {
         Cow::Borrowed(_) => None,
@@ -64,11 +66,15 @@ pub async fn admit<'s>(
     })
 }
 
+/// Finds and verifies the token, then applies the route's rules. On an `optional` route
+/// a request without a token passes anonymous: no rule (`groups_*`, `scopes_*`,
+/// `claims`, `bind`) applies to it, and no identity reaches the upstream.
 async fn authenticate(
     snap: &Snapshot,
     keys: &KeyStore,
     route: &Route,
     headers: &HeaderMap,
+    normalized_path: &str,
 ) -> Result<Option<Verified>, Refusal> {
     let token = match token::find(headers, &snap.config.token, &snap.client_ids) {
         Found::Token(t) => t,
@@ -77,15 +83,33 @@ async fn authenticate(
         Found::Malformed(why) => return Err(Refusal::InvalidToken(AuthError::Malformed(why))),
     };
     let verified = verify(snap, keys, &token).await?;
-    let claims = &verified.claims;
-    let subject = Subject {
+    let issuer = &snap.config.issuers[verified.issuer_idx].name;
+    let subject = subject(&verified.claims, issuer);
+    (route.authorize(&subject, normalized_path)).map_err(Refusal::Forbidden)?;
+    Ok(Some(verified))
+}
+
+/// What the route rules see of verified `claims` from the issuer named `issuer`.
+pub fn subject<'a>(claims: &'a Claims, issuer: &'a str) -> Subject<'a> {
+    Subject {
         groups: &claims.groups,
         scope: claims.scope.as_deref().unwrap_or(""),
         token_use: claims.token_use,
-        issuer: &snap.config.issuers[verified.issuer_idx].name,
-    };
-    route.authorize(&subject).map_err(Refusal::Forbidden)?;
-    Ok(Some(verified))
+        issuer,
+        claims,
+    }
+}
+
+/// The verifier's by-name view of the claims, in the rules' terms.
+impl ClaimSource for Claims {
+    fn claim(&self, name: &str) -> Claim<'_> {
+        match self.by_name(name) {
+            ClaimRef::Absent => Claim::Absent,
+            ClaimRef::Text(text) => Claim::Text(text),
+            ClaimRef::List(items) => Claim::List(items),
+            ClaimRef::Other => Claim::Other,
+        }
+    }
 }
 
 /// Verifies, giving an unknown `kid` one chance: the key set may have rotated since it

@@ -20,7 +20,7 @@ pub mod upgrade;
 use crate::config::{Config, Mode};
 use crate::identity::IdentityHeaders;
 use crate::jwks::KeyStore;
-use crate::policy::RouteTable;
+use crate::policy::{RouteError, RouteTable, claims};
 use crate::verify::Verifier;
 use forward::Forwarder;
 use std::sync::Arc;
@@ -46,8 +46,8 @@ pub struct Snapshot {
 /// Why a validated config could not become a snapshot.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("routes[{0}].path: {1}")]
-    Route(usize, crate::policy::PatternError),
+    #[error("routes[{0}].{key}: {1}", key = .1.key())]
+    Route(usize, RouteError),
     #[error(transparent)]
     Forward(#[from] forward::ForwardSetupError),
 }
@@ -57,7 +57,7 @@ impl Snapshot {
     /// with an empty key store.
     pub fn build(config: Arc<Config>) -> Result<Self, SnapshotError> {
         let keys = KeyStore::new(config.issuers.len(), config.jwks.min_refetch_interval);
-        let verifier = Arc::new(Verifier::new(&config.issuers, &config.token));
+        let verifier = Arc::new(verifier_for(&config));
         Self::assemble(config, Arc::new(keys), verifier)
     }
 
@@ -69,11 +69,18 @@ impl Snapshot {
         keys: Arc<KeyStore>,
         previous: &Snapshot,
     ) -> Result<Self, SnapshotError> {
-        let same =
-            previous.config.issuers == config.issuers && previous.config.token == config.token;
+        let names = claims::claim_names(&config.routes);
+        let same = previous.config.issuers == config.issuers
+            && previous.config.token == config.token
+            && previous
+                .verifier
+                .claim_names()
+                .iter()
+                .map(|n| &**n)
+                .eq(names);
         let verifier = match same {
             true => previous.verifier.clone(),
-            false => Arc::new(Verifier::new(&config.issuers, &config.token)),
+            false => Arc::new(verifier_for(&config)),
         };
         Self::assemble(config, keys, verifier)
     }
@@ -106,5 +113,49 @@ impl Snapshot {
             client_ids,
             config,
         })
+    }
+}
+
+/// The verifier for `config`: its issuers and `[token]`, reading the claims its routes'
+/// rules name.
+fn verifier_for(config: &Config) -> Verifier {
+    Verifier::new(&config.issuers, &config.token).with_claims(&claims::claim_names(&config.routes))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn config(routes: &str) -> Arc<Config> {
+        let text = format!(
+            "[upstream]\nurl = \"http://127.0.0.1:3\"\n[[issuers]]\nname = \"a\"\n\
+             issuer = \"https://a.example\"\nclient_ids = [\"c\"]\n{routes}"
+        );
+        let raw = ::config::Config::builder()
+            .add_source(::config::File::from_str(&text, ::config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        Arc::new(crate::config::validate(raw).unwrap().config)
+    }
+
+    /// The verifier (and its cache) is kept across a reload only while it reads the
+    /// claims the new routes name: a token cached before a `bind` was added lacks them.
+    #[test]
+    fn a_reload_that_names_new_claims_gets_a_new_verifier() {
+        let plain = config("[[routes]]\npath = \"/**\"\n");
+        let tenant =
+            config("[[routes]]\npath = \"/t/{t}/**\"\nbind = { t = \"custom:tenant_id\" }\n");
+        let first = Snapshot::build(plain.clone()).unwrap();
+        assert!(first.verifier.claim_names().is_empty());
+        let same = Snapshot::rebuild(plain, first.keys.clone(), &first).unwrap();
+        assert!(Arc::ptr_eq(&first.verifier, &same.verifier));
+        let bound = Snapshot::rebuild(tenant.clone(), first.keys.clone(), &same).unwrap();
+        assert!(!Arc::ptr_eq(&same.verifier, &bound.verifier));
+        assert_eq!(&*bound.verifier.claim_names()[0], "custom:tenant_id");
+        let again = Snapshot::rebuild(tenant, first.keys.clone(), &bound).unwrap();
+        assert!(Arc::ptr_eq(&bound.verifier, &again.verifier));
     }
 }

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// The `reason` labels of `cognigate_auth_failures_total`; anything else counts as `other`.
-const AUTH_REASONS: [&str; 16] = [
+const AUTH_REASONS: [&str; 18] = [
     "missing_token",
     "malformed",
     "bad_signature",
@@ -44,6 +44,8 @@ const AUTH_REASONS: [&str; 16] = [
     "disallowed_alg",
     "insufficient_groups",
     "insufficient_scope",
+    "claims",
+    "binding",
     "no_route",
     "denied",
     "issuer_not_ready",

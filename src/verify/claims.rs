@@ -11,11 +11,17 @@
 //! (RFC 9068 §2.2), else an id token. Whether an issuer may omit it is the verifier's
 //! call (a Cognito user pool never does).
 
+mod named;
+
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+
+pub use named::ClaimRef;
+use named::Named;
 
 use crate::config::TokenUse;
 use bytes::Bytes;
@@ -103,6 +109,8 @@ pub struct Claims {
     client: Option<String>,
     /// The identity headers' values, made once per verified token.
     values: IdentityValues,
+    /// The claims the routes' `claims` and `bind` name (see [`Claims::by_name`]).
+    named: Named,
 }
 
 /// The values of the identity headers a token's claims fill, checked and copied into
@@ -169,13 +177,18 @@ fn header_value(text: Option<&str>) -> Option<HeaderValue> {
 
 impl Claims {
     /// Reads claims from the decoded payload; `payload_b64` is the segment it came from
-    /// (the verifier's shares the token's bytes).
+    /// (the verifier's shares the token's bytes). The claims called `names` are kept
+    /// besides the typed ones, for [`Claims::by_name`].
     pub(crate) fn parse(
         payload: &[u8],
         payload_b64: HeaderValue,
+        names: &Arc<[Box<str>]>,
     ) -> Result<Claims, serde_json::Error> {
-        let read: ClaimsRead = serde_json::from_slice(payload)?;
-        let mut claims = read.into_claims(payload_b64)?;
+        let mut json = serde_json::Deserializer::from_slice(payload);
+        let named = Named::new(names);
+        let (read, named) = ClaimsVisitor { named }.deserialize(&mut json)?;
+        json.end()?;
+        let mut claims = read.into_claims(payload_b64, named)?;
         if let Some(why) = claims.unforwardable() {
             return Err(de::Error::custom(why));
         }
@@ -314,7 +327,11 @@ struct ClaimsRead {
 }
 
 impl ClaimsRead {
-    fn into_claims(self, payload_b64: HeaderValue) -> Result<Claims, serde_json::Error> {
+    fn into_claims(
+        self,
+        payload_b64: HeaderValue,
+        named: Named,
+    ) -> Result<Claims, serde_json::Error> {
         let token_use =
             self.declared_use
                 .unwrap_or(if self.client_id.is_some() || self.scope.is_some() {
@@ -343,20 +360,26 @@ impl ClaimsRead {
             payload_b64,
             client: None,
             values: IdentityValues::default(),
+            named,
         })
     }
 }
 
-impl<'de> Deserialize<'de> for ClaimsRead {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ClaimsVisitor)
+/// Reads a [`ClaimsRead`], and into `named` the claims it has room for.
+struct ClaimsVisitor {
+    named: Named,
+}
+
+impl<'de> DeserializeSeed<'de> for ClaimsVisitor {
+    type Value = (ClaimsRead, Named);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
-struct ClaimsVisitor;
-
 impl<'de> Visitor<'de> for ClaimsVisitor {
-    type Value = ClaimsRead;
+    type Value = (ClaimsRead, Named);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object of claims with distinct keys")
@@ -368,9 +391,10 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
     /// into headers (`claim_headers`): two readers must never pick different values.
     /// `null` reads as absent where the claim is optional text, as serde does for
     /// `Option`; a date, `token_use`, `aud` or `cognito:groups` must have its shape.
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClaimsRead, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut seen: Vec<Text<'de>> = Vec::with_capacity(24);
         let mut c = ClaimsRead::default();
+        let mut named = self.named;
         while let Some(name) = map.next_key::<Text<'de>>()? {
             if seen.contains(&name) {
                 return Err(de::Error::custom(format_args!(
@@ -395,13 +419,16 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 "cognito:groups" => c.groups = map.next_value()?,
                 "scope" => c.scope = map.next_value()?,
                 "jti" => c.jti = map.next_value()?,
-                _ => {
-                    map.next_value::<de::IgnoredAny>()?;
-                }
+                other => match named.slot(other) {
+                    Some(slot) => *slot = map.next_value()?,
+                    None => {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                },
             }
             seen.push(name);
         }
-        Ok(c)
+        Ok((c, named))
     }
 }
 
@@ -485,12 +512,20 @@ mod tests {
     const BASE: &str = r#""sub":"u","iss":"i","token_use":"access","exp":100"#;
 
     fn read(json: &str) -> Result<Claims, serde_json::Error> {
-        Claims::parse(json.as_bytes(), HeaderValue::from_static(""))
+        Claims::parse(
+            json.as_bytes(),
+            HeaderValue::from_static(""),
+            &Arc::default(),
+        )
     }
 
     fn parse(extra: &str) -> Result<Claims, serde_json::Error> {
         let json = format!("{{{BASE}{extra}}}");
-        Claims::parse(json.as_bytes(), HeaderValue::from_static("seg"))
+        Claims::parse(
+            json.as_bytes(),
+            HeaderValue::from_static("seg"),
+            &Arc::default(),
+        )
     }
 
     #[test]

@@ -38,7 +38,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use jsonwebtoken::{Algorithm, errors::ErrorKind};
 
-pub use claims::{Claims, IdentityValues, NumericDate, UNREADABLE_CLAIMS};
+pub use claims::{ClaimRef, Claims, IdentityValues, NumericDate, UNREADABLE_CLAIMS};
 pub use error::AuthError;
 pub use token::MAX_TOKEN_BYTES;
 
@@ -61,6 +61,8 @@ pub struct Verifier {
     issuers: Vec<Issuer>,
     leeway: f64,
     cache: Option<TokenCache>,
+    /// Claims read besides the typed ones (those the routes' rules name).
+    claim_names: Arc<[Box<str>]>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -69,6 +71,7 @@ impl std::fmt::Debug for Verifier {
             .field("issuers", &self.issuers.len())
             .field("leeway", &self.leeway)
             .field("cache", &self.cache.is_some())
+            .field("claim_names", &self.claim_names)
             .finish()
     }
 }
@@ -80,12 +83,26 @@ impl Verifier {
             issuers: issuers.to_vec(),
             leeway: settings.leeway.as_secs_f64(),
             cache: (settings.cache_size > 0).then(|| TokenCache::new(settings.cache_size)),
+            claim_names: Arc::default(),
         }
+    }
+
+    /// Also reads the claims called `names` (those the routes' `claims` and `bind` name)
+    /// into every verified token, for [`Claims::by_name`]: read once with the typed
+    /// claims, and cached with them.
+    pub fn with_claims(mut self, names: &[&str]) -> Verifier {
+        self.claim_names = names.iter().map(|n| Box::from(*n)).collect();
+        self
     }
 
     /// The issuers this verifier accepts, by index.
     pub fn issuers(&self) -> &[Issuer] {
         &self.issuers
+    }
+
+    /// The claims read besides the typed ones (see [`Verifier::with_claims`]).
+    pub fn claim_names(&self) -> &Arc<[Box<str>]> {
+        &self.claim_names
     }
 
     /// Verifies `token` at `now` (unix seconds). Never awaits, never locks.
@@ -132,7 +149,7 @@ impl Verifier {
         // used (to pick the issuer whose keys must verify it). A payload the typed read
         // refuses is read again for `iss` alone, so that an unsigned or forged token is
         // refused for its signature before its claims are judged.
-        let claims = Claims::parse(&payload, payload_b64);
+        let claims = Claims::parse(&payload, payload_b64, &self.claim_names);
         let issuer_idx = match &claims {
             Ok(claims) => self.issuer_index(&claims.iss)?,
             Err(_) => self.issuer_index(&token::unverified_iss(&payload)?)?,

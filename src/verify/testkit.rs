@@ -84,6 +84,7 @@ pub(crate) fn spec(token_use: TokenUse) -> TokenSpec {
         email: None,
         ttl: Duration::from_secs(3600),
         now: NOW,
+        claims: Vec::new(),
     }
 }
 

@@ -31,6 +31,7 @@ pub fn access(sub: &str, groups: &[&str]) -> TokenSpec {
         email: None,
         ttl: Duration::from_secs(3600),
         now: now(),
+        claims: Vec::new(),
     }
 }
 

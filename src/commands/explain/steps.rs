@@ -13,6 +13,7 @@ use http::HeaderValue;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The header members the verifier reads, with the same serde rules (a repeated member
@@ -49,6 +50,8 @@ pub struct Inputs<'a> {
     pub keys: Option<&'a KeyStore>,
     /// Unix seconds.
     pub now: u64,
+    /// The claims the verifier reads besides the typed ones (the routes' rules name them).
+    pub claim_names: &'a Arc<[Box<str>]>,
 }
 
 struct Checker<'a> {
@@ -252,7 +255,7 @@ impl Checker<'_> {
     fn claims(&mut self, payload: &[u8], segment: &str) -> Option<Claims> {
         // A segment that decoded as base64url is a valid header value.
         let segment = HeaderValue::from_str(segment).unwrap_or(HeaderValue::from_static(""));
-        match Claims::parse(payload, segment) {
+        match Claims::parse(payload, segment, self.inputs.claim_names) {
             Ok(claims) => {
                 self.ok(format!(
                     "claims: sub {:?}, token_use {}, groups {:?}, scope {:?}",
