@@ -2,11 +2,13 @@
 //! Redaction: nothing here ever records a token, a cookie or an Authorization header;
 //! the request log line carries the verified `sub`, never the credential.
 
+mod access;
 mod batch;
 #[cfg(test)]
 mod captured;
 pub mod metrics;
 
+pub use access::AccessLine;
 pub use metrics::Metrics;
 
 use std::io::IsTerminal;
@@ -45,8 +47,15 @@ impl Format {
 pub fn init_logging() -> batch::FlushGuard {
     let (writer, guard) = batch::batched(std::io::stderr(), batch::LINGER);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second init (tests, or an embedding program) keeps the first subscriber.
-    let _ = tracing::subscriber::set_global_default(subscriber(Format::from_env(), filter, writer));
+    let format = Format::from_env();
+    let installed = subscriber(format, filter, writer.clone());
+    // A second init (tests, or an embedding program) keeps the first subscriber, and
+    // access lines then go to it as ordinary events.
+    if tracing::subscriber::set_global_default(installed).is_ok()
+        && format != (Format::Text { ansi: true })
+    {
+        access::install(access::Sink { format, writer });
+    }
     guard
 }
 
