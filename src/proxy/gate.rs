@@ -11,8 +11,8 @@ use super::pool::UpstreamBody;
 use super::upgrade::{self, Splice, UpgradeRequest};
 use crate::config::{Limits, Mode};
 use crate::policy::Route;
-use crate::telemetry::Metrics;
 use crate::telemetry::metrics::UpstreamErrorKind;
+use crate::telemetry::{AccessLine, Metrics};
 use crate::verify::Claims;
 use arc_swap::ArcSwap;
 use http::header::HOST;
@@ -438,36 +438,6 @@ fn path_and_query(parts: &Parts, new_path: Option<&str>) -> Result<PathAndQuery,
     PathAndQuery::try_from(text).map_err(|_| {
         Refusal::BadRequest("the normalized path is not a valid request target".into())
     })
-}
-
-/// The one line per request at info (`cognigate::access`): its fields in one place.
-struct AccessLine<'a> {
-    request_id: &'a str,
-    method: &'a str,
-    path: &'a str,
-    route: &'a str,
-    status: u16,
-    latency_ms: f64,
-    upstream_ms: f64,
-    sub: &'a str,
-    reason: &'a str,
-}
-
-impl AccessLine<'_> {
-    fn log(&self) {
-        tracing::info!(
-            target: "cognigate::access",
-            request_id = self.request_id,
-            method = %self.method,
-            path = self.path,
-            route = self.route,
-            status = self.status,
-            latency_ms = self.latency_ms,
-            upstream_ms = self.upstream_ms,
-            sub = self.sub,
-            reason = self.reason,
-        );
-    }
 }
 
 /// Milliseconds to the microsecond, for the access line: `3.567`, not `3.5670000000000002`.
