@@ -169,7 +169,6 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::parse_claim;
     use serde_json::json;

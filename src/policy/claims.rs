@@ -201,7 +201,6 @@ pub fn claim_names(routes: &[RouteConfig]) -> Vec<&str> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub(crate) mod tests {
     use super::*;
     use crate::policy::normalize;

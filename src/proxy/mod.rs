@@ -123,7 +123,6 @@ fn verifier_for(config: &Config) -> Verifier {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

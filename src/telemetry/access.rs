@@ -167,7 +167,6 @@ impl fmt::Display for Now {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::telemetry::batch::batched;

@@ -92,7 +92,6 @@ impl Checker {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use crate::config::{Problem, load_with_env};
 

@@ -136,7 +136,6 @@ fn list(items: &[String]) -> ClaimRef<'_> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use http::HeaderValue;
