@@ -5,6 +5,7 @@
 //! claim rule) and building the identity headers. Run: `cargo bench --bench verify`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(missing_docs, reason = "criterion_main! writes an undocumented `main`")]
 
 use cognigate::config::{IdentitySettings, Issuer, RouteConfig, TokenSettings, TokenUse};
 use cognigate::identity::{IdentityHeaders, fold_name};

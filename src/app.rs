@@ -25,7 +25,9 @@ use tokio_rustls::TlsAcceptor;
 /// A started cognigate: its bound addresses and the handle to stop it.
 #[derive(Debug)]
 pub struct Running {
+    /// Where the proxy listener is bound (`listen`; a port 0 resolved).
     pub proxy_addr: SocketAddr,
+    /// Where the admin listener is bound (`admin_listen`).
     pub admin_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,

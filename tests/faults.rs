@@ -232,7 +232,7 @@ impl UpstreamFault {
 async fn read_all(stream: &mut TcpStream) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
-        let mut chunk = [0; 65536];
+        let mut chunk = vec![0; 65536];
         while let Ok(n) = stream.read(&mut chunk).await {
             if n == 0 {
                 break;

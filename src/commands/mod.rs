@@ -10,7 +10,10 @@ pub mod token;
 /// What a command produced: lines for stdout, lines for stderr, and whether it passed.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Lines for standard output.
     pub stdout: Vec<String>,
+    /// Lines for standard error.
     pub stderr: Vec<String>,
+    /// Whether the command passed (exit 0).
     pub ok: bool,
 }

@@ -14,25 +14,39 @@ const REALM: &str = "Bearer realm=\"cognigate\"";
 /// Why cognigate answers a request itself instead of passing it on.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
+    /// A malformed request or path (400).
     #[error("{0}")]
     BadRequest(String),
     /// A malformed original request in `forward_auth` mode (see [`Refusal::in_mode`]).
     #[error("{0}")]
     BadOriginal(String),
+    /// No token on a route that requires one (401).
     #[error("this route requires a bearer token")]
     MissingToken,
+    /// The token was refused by the verifier (401 `invalid_token`).
     #[error("{0}")]
     InvalidToken(AuthError),
+    /// The token's issuer has no key set yet (503, `Retry-After`).
     #[error("the signing keys of issuer {0:?} have not loaded yet")]
     IssuerNotReady(String),
+    /// A valid token that the route's rules refuse (403 `insufficient_scope`).
     #[error("{0}")]
     Forbidden(Forbidden),
+    /// No route matches (403).
     #[error("no route matches this request")]
     NoRoute,
+    /// The route's `auth` is `deny` (403).
     #[error("this route is denied")]
     Denied,
+    /// The upstream failed (502).
     #[error("the upstream could not be reached")]
-    Upstream { connect: bool, cause: String },
+    Upstream {
+        /// The connection itself failed (rather than the exchange on it).
+        connect: bool,
+        /// What failed, for the log line (never sent to the client).
+        cause: String,
+    },
+    /// The upstream's response head did not come within `upstream.timeout` (504).
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
 }

@@ -16,8 +16,15 @@ use std::time::Duration;
 /// Why the upstream client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardSetupError {
+    /// `upstream.ca_file` could not be read or holds no certificate.
     #[error("upstream.ca_file {path}: {message}")]
-    CaFile { path: String, message: String },
+    CaFile {
+        /// The configured path.
+        path: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// rustls refused the client configuration.
     #[error("upstream TLS setup: {0}")]
     Tls(#[from] rustls::Error),
 }

@@ -11,7 +11,9 @@ use http::{HeaderMap, Method, Uri};
 /// The request an ingress asks about.
 #[derive(Debug)]
 pub struct Original {
+    /// The original request's method.
     pub method: Method,
+    /// Its host (`host[:port]`), when the ingress said.
     pub host: Option<String>,
     /// The raw path, without the query.
     pub path: String,

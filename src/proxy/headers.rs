@@ -249,11 +249,13 @@ fn new_request_id() -> HeaderValue {
 /// value, rendered once per connection rather than per request.
 #[derive(Debug, Clone)]
 pub struct ClientHop {
+    /// The peer address of the connection.
     pub addr: SocketAddr,
     ip: HeaderValue,
 }
 
 impl ClientHop {
+    /// The hop of a connection from `addr`.
     pub fn new(addr: SocketAddr) -> ClientHop {
         let ip = HeaderValue::from_str(&addr.ip().to_string())
             .unwrap_or(HeaderValue::from_static("unknown"));

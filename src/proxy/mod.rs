@@ -30,14 +30,18 @@ pub use gate::Gate;
 /// Everything the request path needs from one config, built once per (re)load.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// The validated config this snapshot was built from.
     pub config: Arc<Config>,
+    /// `[[routes]]`, compiled.
     pub routes: RouteTable,
+    /// Which identity headers to strip and set.
     pub identity: Arc<IdentityHeaders>,
     /// Shared with the previous snapshot when issuers and `[token]` did not change, so a
     /// reload of routes keeps the verified-token cache.
     pub verifier: Arc<Verifier>,
     /// The key sets of `config.issuers`, by index.
     pub keys: Arc<KeyStore>,
+    /// The upstream client (`mode = "proxy"` only).
     pub forwarder: Option<Forwarder>,
     /// Every configured app client id (for Amplify cookie names).
     pub client_ids: Vec<String>,
@@ -46,8 +50,10 @@ pub struct Snapshot {
 /// Why a validated config could not become a snapshot.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    /// Route `{0}` could not be compiled.
     #[error("routes[{0}].{key}: {1}", key = .1.key())]
     Route(usize, RouteError),
+    /// The upstream client could not be built.
     #[error(transparent)]
     Forward(#[from] forward::ForwardSetupError),
 }

@@ -46,10 +46,13 @@ pub enum SendError {
 pub struct Target {
     /// Host name or IP address (IPv6 without brackets).
     pub host: String,
+    /// TCP port.
     pub port: u16,
     /// Set for `https`: the TLS client config (its ALPN already set).
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Speak HTTP/2 (one shared connection) rather than pooled HTTP/1.1 ones.
     pub http2: bool,
+    /// `upstream.connect_timeout`.
     pub connect_timeout: Duration,
 }
 
@@ -67,6 +70,7 @@ struct Inner {
 }
 
 impl Pool {
+    /// An empty pool for `target`: connections are opened on demand.
     pub fn new(target: Target) -> Pool {
         Pool {
             inner: Arc::new(Inner {

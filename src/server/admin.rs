@@ -20,7 +20,9 @@ pub struct AdminState {
     /// The current config snapshot: its issuers and, by the same index, their key sets
     /// (a reload may add or remove issuers).
     pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Ready, or shutting down (`/readyz`).
     pub lifecycle: Lifecycle,
+    /// What `/metrics` renders.
     pub metrics: Arc<crate::telemetry::Metrics>,
 }
 

@@ -38,7 +38,7 @@ const MAX_LINE: usize = 4096;
 /// connection's task, so the lock is never contended; it is a lock, not atomics, because
 /// the service's upgrade verdict may have to run the tracker over bytes already read.
 #[derive(Debug, Default)]
-pub struct FramingGuard {
+pub(super) struct FramingGuard {
     tracker: Mutex<Tracker>,
 }
 
@@ -48,7 +48,7 @@ impl FramingGuard {
     }
 
     /// Called once per request, in order: whether this request's framing was ambiguous.
-    pub fn next_request_is_ambiguous(&self) -> bool {
+    pub(super) fn next_request_is_ambiguous(&self) -> bool {
         let mut t = self.tracker();
         let index = t.served;
         t.served += 1;
@@ -58,7 +58,7 @@ impl FramingGuard {
     /// The answer to a request hyper took as an upgrade has been decided: `switched`
     /// when the connection becomes a tunnel (then nothing more is tracked), else the
     /// bytes after it are the next request.
-    pub fn upgrade_answered(&self, switched: bool) {
+    pub(super) fn upgrade_answered(&self, switched: bool) {
         let mut t = self.tracker();
         if t.state != State::Upgrade {
             return;
@@ -318,14 +318,14 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
 
 /// A connection's IO, with inbound bytes fed to the framing tracker.
 #[derive(Debug)]
-pub struct Sniffed<IO> {
+pub(super) struct Sniffed<IO> {
     inner: IO,
     guard: Arc<FramingGuard>,
 }
 
 impl<IO> Sniffed<IO> {
     /// Wraps `inner`; `guard` is what the connection's service consults.
-    pub fn new(inner: IO, guard: Arc<FramingGuard>) -> Self {
+    pub(super) fn new(inner: IO, guard: Arc<FramingGuard>) -> Self {
         Sniffed { inner, guard }
     }
 }

@@ -29,10 +29,23 @@ use tokio_rustls::server::TlsStream;
 /// Why a certificate chain and key could not be (re)loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// The certificate chain file could not be read or parsed.
     #[error("tls.cert {path}: {message}")]
-    Cert { path: String, message: String },
+    Cert {
+        /// The configured path.
+        path: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// The private key file could not be read or parsed.
     #[error("tls.key {path}: {message}")]
-    Key { path: String, message: String },
+    Key {
+        /// The configured path.
+        path: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// rustls refused the chain and key (e.g. a key that is not the certificate's).
     #[error("TLS setup: {0}")]
     Rustls(#[from] rustls::Error),
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Longest a line waits in the buffer before it is written.
-pub const LINGER: Duration = Duration::from_millis(50);
+pub(super) const LINGER: Duration = Duration::from_millis(50);
 /// A buffer this big is written without waiting for [`LINGER`].
 const FLUSH_AT: usize = 64 * 1024;
 /// Loggers wait once this much is waiting to be written.
@@ -55,7 +55,7 @@ impl Shared {
 
 /// The `MakeWriter` handed to tracing-subscriber.
 #[derive(Clone)]
-pub struct BatchWriter {
+pub(super) struct BatchWriter {
     shared: Arc<Shared>,
 }
 
@@ -68,7 +68,10 @@ pub struct FlushGuard {
 /// Starts the writer thread for `out`; a line waits at most `linger` ([`LINGER`]) to be
 /// written. Without a thread (the OS refused one), lines are written directly by whoever
 /// logs them.
-pub fn batched<W: Write + Send + 'static>(out: W, linger: Duration) -> (BatchWriter, FlushGuard) {
+pub(super) fn batched<W: Write + Send + 'static>(
+    out: W,
+    linger: Duration,
+) -> (BatchWriter, FlushGuard) {
     let shared = Arc::new(Shared {
         state: Mutex::default(),
         out: Mutex::new(Box::new(out)),
@@ -143,7 +146,7 @@ impl<'a> MakeWriter<'a> for BatchWriter {
 }
 
 /// One event's output: tracing-subscriber formats a whole line and writes it once.
-pub struct LineSink<'a>(&'a Shared);
+pub(super) struct LineSink<'a>(&'a Shared);
 
 impl Write for LineSink<'_> {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {

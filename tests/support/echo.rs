@@ -18,18 +18,18 @@ use tokio::net::TcpListener;
 
 /// What the upstream saw of one request.
 #[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: String,
+pub(crate) struct Seen {
+    pub(crate) method: String,
     /// The request-target exactly as received (path and query).
-    pub target: String,
-    pub headers: Vec<(String, String)>,
-    pub body_len: usize,
-    pub trailers: Vec<(String, String)>,
+    pub(crate) target: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body_len: usize,
+    pub(crate) trailers: Vec<(String, String)>,
 }
 
 impl Seen {
     /// Every value of header `name` (lower-case).
-    pub fn header(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn header(&self, name: &str) -> Vec<&str> {
         self.headers
             .iter()
             .filter(|(n, _)| n == name)
@@ -40,25 +40,25 @@ impl Seen {
 
 /// A running echo upstream.
 #[derive(Clone)]
-pub struct Echo {
-    pub addr: SocketAddr,
-    pub seen: Arc<Mutex<Vec<Seen>>>,
+pub(crate) struct Echo {
+    pub(crate) addr: SocketAddr,
+    pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
     /// TCP connections accepted so far.
-    pub connections: Arc<AtomicUsize>,
+    pub(crate) connections: Arc<AtomicUsize>,
 }
 
 impl Echo {
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn requests(&self) -> Vec<Seen> {
+    pub(crate) fn requests(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
     /// Waits (bounded: 10 s) until a request whose target starts with `prefix` has
     /// arrived (recorded as it arrives, before any `/slow/` wait).
-    pub async fn wait_for(&self, prefix: &str) {
+    pub(crate) async fn wait_for(&self, prefix: &str) {
         let start = std::time::Instant::now();
         while !self.requests().iter().any(|r| r.target.starts_with(prefix)) {
             assert!(
@@ -69,7 +69,7 @@ impl Echo {
         }
     }
 
-    pub fn last(&self) -> Seen {
+    pub(crate) fn last(&self) -> Seen {
         self.requests()
             .last()
             .cloned()
@@ -77,7 +77,7 @@ impl Echo {
     }
 }
 
-pub async fn start() -> Echo {
+pub(crate) async fn start() -> Echo {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let echo = Echo {
         addr: listener.local_addr().unwrap(),
@@ -200,7 +200,7 @@ async fn handle(
 }
 
 /// `n` bytes in 64 KiB frames, produced as they are polled, then the trailers if any.
-pub struct Chunks {
+pub(crate) struct Chunks {
     left: u64,
     trailers: Option<hyper::HeaderMap>,
 }

@@ -19,29 +19,29 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Clone)]
-pub struct Faulty {
-    pub addr: SocketAddr,
+pub(crate) struct Faulty {
+    pub(crate) addr: SocketAddr,
     /// Connections accepted and not yet closed.
-    pub open: Arc<AtomicUsize>,
+    pub(crate) open: Arc<AtomicUsize>,
     /// Request body bytes read so far, over all connections.
-    pub body_bytes: Arc<AtomicU64>,
+    pub(crate) body_bytes: Arc<AtomicU64>,
 }
 
 impl Faulty {
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn open(&self) -> usize {
+    pub(crate) fn open(&self) -> usize {
         self.open.load(Ordering::SeqCst)
     }
 
-    pub fn body_bytes(&self) -> u64 {
+    pub(crate) fn body_bytes(&self) -> u64 {
         self.body_bytes.load(Ordering::SeqCst)
     }
 }
 
-pub async fn start() -> Faulty {
+pub(crate) async fn start() -> Faulty {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let faulty = Faulty {
         addr: listener.local_addr().unwrap(),

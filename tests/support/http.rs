@@ -12,24 +12,29 @@ use tokio::net::TcpStream;
 
 /// A response, read whole (test responses are small).
 #[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
 /// Sends `method url` with `headers` and an optional body.
-pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+pub(crate) async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut req = http::Request::builder().method(method).uri(url);
     for (n, v) in headers {
@@ -51,12 +56,12 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Optio
     }
 }
 
-pub async fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+pub(crate) async fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
     send("GET", url, headers, None).await
 }
 
 /// Writes `raw` to `addr` and reads until the peer closes or 5 s pass.
-pub async fn raw(addr: SocketAddr, raw: &[u8]) -> String {
+pub(crate) async fn raw(addr: SocketAddr, raw: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(raw).await.unwrap();
     let mut out = Vec::new();
@@ -66,7 +71,7 @@ pub async fn raw(addr: SocketAddr, raw: &[u8]) -> String {
 
 /// Writes `raw` on a kept-alive `stream` and reads one response (its head, then a
 /// `Content-Length` body or a chunked one); "" if the peer closed or 5 s passed.
-pub async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> String {
+pub(crate) async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> String {
     if stream.write_all(raw).await.is_err() {
         return String::new();
     }
@@ -105,12 +110,12 @@ pub async fn exchange(stream: &mut TcpStream, raw: &[u8]) -> String {
 }
 
 /// The status code of the first response in a raw reply, if any.
-pub fn status_of(reply: &str) -> Option<u16> {
+pub(crate) fn status_of(reply: &str) -> Option<u16> {
     reply.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
 
 /// Polls `url` (bounded: 15 s) until it answers `status`.
-pub async fn wait_for_status(url: &str, status: u16) {
+pub(crate) async fn wait_for_status(url: &str, status: u16) {
     let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_secs(15) {
         if get(url, &[]).await.status == status {
@@ -122,6 +127,6 @@ pub async fn wait_for_status(url: &str, status: u16) {
 }
 
 /// Waits until the admin listener at `admin` reports ready (every key set loaded).
-pub async fn wait_ready(admin: SocketAddr) {
+pub(crate) async fn wait_ready(admin: SocketAddr) {
     wait_for_status(&format!("http://{admin}/readyz"), 200).await;
 }

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 
 /// How the server answers.
 #[derive(Debug, Clone)]
-pub enum Mode {
+pub(crate) enum Mode {
     Serve(String),
     Status500,
     Garbage,
@@ -37,29 +37,29 @@ pub enum Mode {
 }
 
 #[derive(Clone)]
-pub struct JwksServer {
-    pub addr: SocketAddr,
-    pub fetches: Arc<AtomicUsize>,
+pub(crate) struct JwksServer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) fetches: Arc<AtomicUsize>,
     /// Body bytes the `Huge` mode has handed to the connection so far.
-    pub body_bytes_sent: Arc<AtomicU64>,
+    pub(crate) body_bytes_sent: Arc<AtomicU64>,
     mode: Arc<Mutex<Mode>>,
 }
 
 impl JwksServer {
-    pub fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         format!("http://{}/.well-known/jwks.json", self.addr)
     }
 
-    pub fn fetches(&self) -> usize {
+    pub(crate) fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
     }
 
-    pub fn set(&self, mode: Mode) {
+    pub(crate) fn set(&self, mode: Mode) {
         *self.mode.lock().unwrap() = mode;
     }
 }
 
-pub async fn start(jwks_json: &str) -> JwksServer {
+pub(crate) async fn start(jwks_json: &str) -> JwksServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = JwksServer {
         addr: listener.local_addr().unwrap(),
@@ -128,7 +128,7 @@ async fn answer(state: &JwksServer, mode: Mode) -> Response<Body> {
 }
 
 /// A body produced as it is polled, counting what it hands out.
-pub struct Lazy {
+pub(crate) struct Lazy {
     left: u64,
     /// Announce the exact length (`Content-Length`) instead of streaming chunked.
     exact: bool,

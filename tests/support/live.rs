@@ -23,19 +23,19 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// A certificate authority made for one test.
-pub struct TestCa {
+pub(crate) struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 /// A leaf certificate and its key, PEM.
-pub struct Leaf {
-    pub cert_pem: String,
-    pub key_pem: String,
-    pub der: CertificateDer<'static>,
+pub(crate) struct Leaf {
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
+    pub(crate) der: CertificateDer<'static>,
 }
 
 impl TestCa {
-    pub fn new(name: &str) -> TestCa {
+    pub(crate) fn new(name: &str) -> TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
@@ -45,12 +45,12 @@ impl TestCa {
         }
     }
 
-    pub fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.issuer.pem()
     }
 
     /// A server certificate for `localhost` and `127.0.0.1`, named `cn`.
-    pub fn leaf(&self, cn: &str) -> Leaf {
+    pub(crate) fn leaf(&self, cn: &str) -> Leaf {
         let mut params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
@@ -64,7 +64,7 @@ impl TestCa {
     }
 
     /// A client config trusting only this CA, offering `alpn`.
-    pub fn client_config(&self, alpn: &[&str]) -> rustls::ClientConfig {
+    pub(crate) fn client_config(&self, alpn: &[&str]) -> rustls::ClientConfig {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(self.issuer.der().clone()).unwrap();
         let mut config = rustls::ClientConfig::builder_with_provider(provider())
@@ -78,23 +78,23 @@ impl TestCa {
 }
 
 /// A TLS connection from the test's side.
-pub struct TlsConn {
-    pub stream: TlsStream<TcpStream>,
+pub(crate) struct TlsConn {
+    pub(crate) stream: TlsStream<TcpStream>,
 }
 
 impl TlsConn {
-    pub fn alpn(&self) -> Option<String> {
+    pub(crate) fn alpn(&self) -> Option<String> {
         let proto = self.stream.get_ref().1.alpn_protocol()?;
         Some(String::from_utf8_lossy(proto).into_owned())
     }
 
-    pub fn server_cert(&self) -> CertificateDer<'static> {
+    pub(crate) fn server_cert(&self) -> CertificateDer<'static> {
         self.stream.get_ref().1.peer_certificates().unwrap()[0].clone()
     }
 }
 
 /// Connects to `addr` over TLS as `localhost`, trusting `ca`, offering `alpn`.
-pub async fn tls_connect(addr: SocketAddr, ca: &TestCa, alpn: &[&str]) -> TlsConn {
+pub(crate) async fn tls_connect(addr: SocketAddr, ca: &TestCa, alpn: &[&str]) -> TlsConn {
     let connector = TlsConnector::from(Arc::new(ca.client_config(alpn)));
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
@@ -106,28 +106,28 @@ pub async fn tls_connect(addr: SocketAddr, ca: &TestCa, alpn: &[&str]) -> TlsCon
 }
 
 /// An HTTP client over one established connection, h1 or h2.
-pub enum Sender {
+pub(crate) enum Sender {
     H1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
     H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
 }
 
 /// A response read whole.
 #[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub version: http::Version,
-    pub body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) version: http::Version,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
 impl Sender {
     /// Speaks HTTP/2 when `h2`, else HTTP/1.1, over `io`.
-    pub async fn handshake<IO>(io: IO, h2: bool) -> Sender
+    pub(crate) async fn handshake<IO>(io: IO, h2: bool) -> Sender
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -146,7 +146,7 @@ impl Sender {
     }
 
     /// `GET path` with `headers`.
-    pub async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> Answer {
         let uri = match self {
             Sender::H1(_) => path.to_owned(),
             Sender::H2(_) => format!("https://localhost{path}"),
@@ -179,7 +179,7 @@ async fn read(resp: http::Response<Incoming>) -> Answer {
 
 /// An upstream that answers `{"version": "HTTP/2.0", "headers": [[name, value], ...]}`,
 /// over plain TCP (h1 or h2c prior knowledge) or TLS (ALPN h2 and http/1.1).
-pub async fn version_echo(tls: Option<&Leaf>) -> SocketAddr {
+pub(crate) async fn version_echo(tls: Option<&Leaf>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = tls.map(server_acceptor);
@@ -244,7 +244,7 @@ where
 }
 
 /// Header names (lower-case) an echo answer says the upstream saw.
-pub fn seen_headers(answer: &serde_json::Value) -> Vec<String> {
+pub(crate) fn seen_headers(answer: &serde_json::Value) -> Vec<String> {
     answer["headers"]
         .as_array()
         .unwrap()
@@ -254,12 +254,12 @@ pub fn seen_headers(answer: &serde_json::Value) -> Vec<String> {
 }
 
 /// A WebSocket upstream that echoes every message and records each handshake's headers.
-pub struct WsEcho {
-    pub addr: SocketAddr,
-    pub handshakes: Arc<Mutex<Vec<http::HeaderMap>>>,
+pub(crate) struct WsEcho {
+    pub(crate) addr: SocketAddr,
+    pub(crate) handshakes: Arc<Mutex<Vec<http::HeaderMap>>>,
 }
 
-pub async fn ws_echo() -> WsEcho {
+pub(crate) async fn ws_echo() -> WsEcho {
     use futures_util::{SinkExt, StreamExt};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let echo = WsEcho {
@@ -297,7 +297,7 @@ pub async fn ws_echo() -> WsEcho {
 /// An h2c upstream that answers `ok` and ends every connection gracefully (GOAWAY,
 /// then close once its streams are done) after `requests` requests on it, as nginx does
 /// at `keepalive_requests` or a Go server on shutdown.
-pub async fn h2_goaway_after(requests: usize) -> SocketAddr {
+pub(crate) async fn h2_goaway_after(requests: usize) -> SocketAddr {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

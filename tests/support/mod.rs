@@ -2,14 +2,14 @@
 //! started in-process on port 0, the real binary, and raw-socket HTTP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod echo;
-pub mod faulty;
-pub mod http;
-pub mod jwks_server;
-pub mod live;
-pub mod moto;
-pub mod nginx;
-pub mod procfs;
-pub mod proxy;
-pub mod tokens;
-pub mod tools;
+pub(crate) mod echo;
+pub(crate) mod faulty;
+pub(crate) mod http;
+pub(crate) mod jwks_server;
+pub(crate) mod live;
+pub(crate) mod moto;
+pub(crate) mod nginx;
+pub(crate) mod procfs;
+pub(crate) mod proxy;
+pub(crate) mod tokens;
+pub(crate) mod tools;

@@ -4,9 +4,9 @@
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 
-pub struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    pub endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Drop for Moto {
@@ -17,7 +17,7 @@ impl Drop for Moto {
 }
 
 /// Starts `moto_server`; readiness is waited for by [`Moto::provision`].
-pub fn start() -> Moto {
+pub(crate) fn start() -> Moto {
     let server = super::tools::bin("moto_server");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -40,7 +40,7 @@ pub fn start() -> Moto {
 impl Moto {
     /// Creates a user pool, an app client, group `admin` and two users with
     /// `tests/support/moto_cognito.py`; returns its JSON (ids, issuer, JWKS URI, tokens).
-    pub fn provision(&self) -> Value {
+    pub(crate) fn provision(&self) -> Value {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_cognito.py");
         let out = Command::new(super::tools::bin("python"))
             .args([script, "--endpoint", &self.endpoint, "--wait", "30"])

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
-    pub dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Drop for Nginx {
@@ -21,7 +21,7 @@ impl Drop for Nginx {
 /// The nginx binary: on PATH, or where Debian puts it (`/usr/sbin`, often not on a
 /// user's PATH). Panics with one line naming what to install when there is none: the
 /// forward-auth tests must fail, never pass unrun, on a machine without it.
-pub fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default()
@@ -39,7 +39,7 @@ pub fn binary() -> PathBuf {
 }
 
 /// A loopback port that was free a moment ago (nginx binds it itself).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -49,7 +49,7 @@ pub fn free_port() -> u16 {
 
 /// Starts nginx with `http_block` (the body of its `http {}` context) and waits
 /// (bounded) until every port in `ports` accepts connections.
-pub fn start(http_block: &str, ports: &[u16]) -> Nginx {
+pub(crate) fn start(http_block: &str, ports: &[u16]) -> Nginx {
     let nginx = binary();
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().display().to_string();
@@ -81,7 +81,7 @@ pub fn start(http_block: &str, ports: &[u16]) -> Nginx {
 
 impl Nginx {
     /// Its error log: why it refused to start, or what it made of a request.
-    pub fn error_log(&self) -> String {
+    pub(crate) fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("logs/error.log")).unwrap_or_default()
     }
 

@@ -4,14 +4,14 @@
 use std::time::{Duration, Instant};
 
 /// Open file descriptors of `pid` (sockets included).
-pub fn fds(pid: u32) -> usize {
+pub(crate) fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|dir| dir.count())
         .unwrap_or(0)
 }
 
 /// Resident set size of `pid`, in KiB (`VmRSS`).
-pub fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -21,7 +21,7 @@ pub fn rss_kib(pid: u32) -> u64 {
 }
 
 /// CPU time `pid` has used so far (user + system), from `/proc/PID/stat`.
-pub fn cpu_time(pid: u32) -> Duration {
+pub(crate) fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after its `)`.
     let fields: Vec<&str> = stat
@@ -41,7 +41,7 @@ pub fn cpu_time(pid: u32) -> Duration {
 
 /// Waits (at most `limit`) for the fd count to come back to `baseline + slack`, and
 /// returns the last count seen.
-pub async fn settle_fds(pid: u32, baseline: usize, slack: usize, limit: Duration) -> usize {
+pub(crate) async fn settle_fds(pid: u32, baseline: usize, slack: usize, limit: Duration) -> usize {
     let start = Instant::now();
     loop {
         let now = fds(pid);

@@ -9,23 +9,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A proxy started in-process.
-pub struct TestProxy {
-    pub addr: SocketAddr,
-    pub admin: SocketAddr,
+pub(crate) struct TestProxy {
+    pub(crate) addr: SocketAddr,
+    pub(crate) admin: SocketAddr,
     running: Running,
-    pub dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl TestProxy {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    pub fn admin_url(&self, path: &str) -> String {
+    pub(crate) fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin)
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.running.shutdown();
         self.running.wait().await;
     }
@@ -33,7 +33,7 @@ impl TestProxy {
 
 /// Writes `body` (a TOML config without `listen`/`admin_listen`) to a file and returns
 /// its directory and path; listeners go to port 0 on loopback.
-pub fn write_config(body: &str) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn write_config(body: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cognigate.toml");
     let text = format!("listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{body}");
@@ -42,7 +42,7 @@ pub fn write_config(body: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Loads `body` through the real config loader and starts serving it.
-pub async fn start(body: &str) -> TestProxy {
+pub(crate) async fn start(body: &str) -> TestProxy {
     let (dir, path) = write_config(body);
     let validated = cognigate::config::load_with_env(&path, Vec::new())
         .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
@@ -57,7 +57,7 @@ pub async fn start(body: &str) -> TestProxy {
 
 /// Like [`start`], through `app::start_from_file`: the config (and TLS files) are
 /// reloaded when they change on disk. The config file is `dir/cognigate.toml`.
-pub async fn start_watched(body: &str) -> TestProxy {
+pub(crate) async fn start_watched(body: &str) -> TestProxy {
     let (dir, path) = write_config(body);
     let running = app::start_from_file(&path)
         .await
@@ -71,24 +71,24 @@ pub async fn start_watched(body: &str) -> TestProxy {
 }
 
 /// The real binary, with its JSON log lines collected.
-pub struct Binary {
-    pub child: Child,
-    pub addr: SocketAddr,
-    pub admin: SocketAddr,
-    pub logs: Arc<Mutex<Vec<String>>>,
+pub(crate) struct Binary {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
+    pub(crate) admin: SocketAddr,
+    pub(crate) logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Binary {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    pub fn logs(&self) -> Vec<String> {
+    pub(crate) fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
     }
 
     /// Waits (bounded) for a log line containing every one of `needles`; returns it.
-    pub async fn log_line(&self, needles: &[&str]) -> String {
+    pub(crate) async fn log_line(&self, needles: &[&str]) -> String {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
             let logs = self.logs();
@@ -107,7 +107,7 @@ impl Binary {
     }
 
     /// Sends a signal to the child by its PID (only processes this test started).
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
             .status()
@@ -116,7 +116,7 @@ impl Binary {
     }
 
     /// Waits for exit (bounded) and returns the exit code.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -135,12 +135,12 @@ impl Drop for Binary {
     }
 }
 
-pub fn binary_path() -> &'static str {
+pub(crate) fn binary_path() -> &'static str {
     env!("CARGO_BIN_EXE_cognigate")
 }
 
 /// Starts `cognigate run --config PATH` and waits (bounded) for its "listening" line.
-pub fn spawn_binary(config: &Path, env: &[(&str, &str)]) -> Binary {
+pub(crate) fn spawn_binary(config: &Path, env: &[(&str, &str)]) -> Binary {
     let mut cmd = Command::new(binary_path());
     cmd.args(["run", "--config"]).arg(config);
     for (k, v) in env {
@@ -152,7 +152,7 @@ pub fn spawn_binary(config: &Path, env: &[(&str, &str)]) -> Binary {
 /// Starts `cmd`, which must end up exec'ing `cognigate run` (under a wrapper, say),
 /// with JSON logs (at info unless `cmd` sets `RUST_LOG`), and waits (bounded) for its
 /// "listening" line.
-pub fn spawn_command(mut cmd: Command) -> Binary {
+pub(crate) fn spawn_command(mut cmd: Command) -> Binary {
     for (name, value) in [("COGNIGATE_LOG_FORMAT", "json"), ("RUST_LOG", "info")] {
         if !cmd.get_envs().any(|(set, _)| set == name) {
             cmd.env(name, value);

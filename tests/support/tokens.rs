@@ -4,22 +4,22 @@ use cognigate::config::TokenUse;
 use cognigate::mint::{self, DevKey, TokenSpec};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1";
-pub const CLIENT: &str = "testclient123";
+pub(crate) const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1";
+pub(crate) const CLIENT: &str = "testclient123";
 
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
 }
 
-pub fn key() -> DevKey {
+pub(crate) fn key() -> DevKey {
     mint::generate_rsa_key().unwrap()
 }
 
 /// A spec for a valid access token of `sub` in `groups`.
-pub fn access(sub: &str, groups: &[&str]) -> TokenSpec {
+pub(crate) fn access(sub: &str, groups: &[&str]) -> TokenSpec {
     TokenSpec {
         sub: sub.into(),
         issuer: ISSUER.into(),
@@ -36,7 +36,7 @@ pub fn access(sub: &str, groups: &[&str]) -> TokenSpec {
 }
 
 /// A spec for a valid id token.
-pub fn id(sub: &str, groups: &[&str]) -> TokenSpec {
+pub(crate) fn id(sub: &str, groups: &[&str]) -> TokenSpec {
     TokenSpec {
         token_use: TokenUse::Id,
         scope: None,
@@ -45,15 +45,15 @@ pub fn id(sub: &str, groups: &[&str]) -> TokenSpec {
     }
 }
 
-pub fn sign(key: &DevKey, spec: &TokenSpec) -> String {
+pub(crate) fn sign(key: &DevKey, spec: &TokenSpec) -> String {
     mint::mint(key, spec).unwrap()
 }
 
 /// A token with hand-written header and payload JSON, signed by `key`.
-pub fn raw(key: &DevKey, header: &str, payload: &str) -> String {
+pub(crate) fn raw(key: &DevKey, header: &str, payload: &str) -> String {
     mint::mint_raw(key, header, payload).unwrap()
 }
 
-pub fn bearer(token: &str) -> String {
+pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }

@@ -20,7 +20,7 @@ const REQUIREMENTS: &str = include_str!("requirements.txt");
 /// The path of `name` (`moto_server`, `kubernetes-validate`, `hadolint`, `python`) in
 /// the venv, making the venv first if needed. Panics with one line naming what to
 /// install when that is impossible: such a test must fail, never pass unrun.
-pub fn bin(name: &str) -> PathBuf {
+pub(crate) fn bin(name: &str) -> PathBuf {
     static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match VENV.get_or_init(ensure_venv) {
         Ok(venv) => venv.join("bin").join(name),
