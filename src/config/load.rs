@@ -16,7 +16,9 @@ type EnvVar = (String, String);
 /// Why a config could not be loaded: every problem, each with the file and key path.
 #[derive(Debug, thiserror::Error)]
 pub struct LoadError {
+    /// The config file.
     pub file: PathBuf,
+    /// Every problem found, in file order.
     pub problems: Vec<Problem>,
 }
 

@@ -19,19 +19,31 @@ use std::time::Duration;
 /// A validated configuration. Built once per load; shared behind an `Arc`.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `listen`: the proxy listener.
     pub listen: SocketAddr,
+    /// `admin_listen`: `/livez`, `/readyz`, `/metrics`.
     pub admin_listen: SocketAddr,
+    /// `mode`.
     pub mode: Mode,
+    /// `shutdown_delay`: after SIGTERM, not ready but still serving this long.
     pub shutdown_delay: Duration,
+    /// `shutdown_timeout`: then in-flight requests get at most this long.
     pub shutdown_timeout: Duration,
     /// Present in `proxy` mode (validation requires it there).
     pub upstream: Option<Upstream>,
+    /// `[limits]`.
     pub limits: Limits,
+    /// `[tls]`: TLS termination on `listen`.
     pub tls: Option<Tls>,
+    /// `[[issuers]]`, in config order (the key store's order).
     pub issuers: Vec<Issuer>,
+    /// `[jwks]`.
     pub jwks: JwksSettings,
+    /// `[token]`.
     pub token: TokenSettings,
+    /// `[identity]`.
     pub identity: IdentitySettings,
+    /// `[[routes]]`, in config order (first match wins).
     pub routes: Vec<RouteConfig>,
 }
 
@@ -49,19 +61,26 @@ pub enum Mode {
 pub struct Upstream {
     /// Scheme and authority only (no path).
     pub url: Uri,
+    /// Time allowed to open a connection.
     pub connect_timeout: Duration,
     /// Time allowed until the upstream's response head arrives.
     pub timeout: Duration,
+    /// Extra roots for an `https` upstream (besides the webpki roots).
     pub ca_file: Option<PathBuf>,
+    /// Speak HTTP/2 to the upstream.
     pub http2: bool,
 }
 
 /// `[limits]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
+    /// Open client connections at most; past it new ones are refused.
     pub max_connections: usize,
+    /// A larger request head is answered 431.
     pub max_header_bytes: usize,
+    /// A request head not complete by then: the connection is dropped.
     pub header_timeout: Duration,
+    /// A connection with no request in flight this long is closed.
     pub idle_timeout: Duration,
     /// An HTTP/1.1 connection idle this long gives its buffers back; zero: never.
     pub park_after: Duration,
@@ -70,14 +89,18 @@ pub struct Limits {
 /// `[tls]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tls {
+    /// PEM certificate chain (watched, hot-swapped).
     pub cert: PathBuf,
+    /// PEM private key.
     pub key: PathBuf,
 }
 
 /// The two kinds of Cognito token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenUse {
+    /// An access token (`token_use: access`).
     Access,
+    /// An id token (`token_use: id`).
     Id,
 }
 
@@ -94,12 +117,15 @@ impl TokenUse {
 /// A validated `[[issuers]]` entry: `issuer` and `jwks_uri` already derived.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Issuer {
+    /// The name routes, logs and `X-Auth-Issuer` use.
     pub name: String,
     /// The exact expected `iss`.
     pub issuer: String,
     /// `http://`, `https://` or (local development) `file://`.
     pub jwks_uri: String,
+    /// App clients accepted: an id token's `aud`, an access token's `client_id`.
     pub client_ids: Vec<String>,
+    /// Token kinds accepted from this issuer.
     pub token_use: Vec<TokenUse>,
     /// Never `none` or HS*: validation refuses them.
     pub algorithms: Vec<Algorithm>,
@@ -111,18 +137,26 @@ pub struct Issuer {
 /// `[jwks]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct JwksSettings {
+    /// Periodic refetch of every key set.
     pub refresh_interval: Duration,
+    /// An unknown `kid` triggers a refetch at most this often per issuer.
     pub min_refetch_interval: Duration,
+    /// One fetch, start to end.
     pub fetch_timeout: Duration,
 }
 
 /// `[token]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenSettings {
+    /// Clock skew allowed on `exp`, `nbf`, `iat`.
     pub leeway: Duration,
+    /// Cookie names a token is read from when there is no `Authorization`.
     pub cookies: Vec<String>,
+    /// Also read AWS Amplify's cookie storage.
     pub amplify_cookies: bool,
+    /// Remove `Authorization` before forwarding.
     pub strip_authorization: bool,
+    /// Verified-token cache entries at most; 0 disables it.
     pub cache_size: usize,
 }
 
@@ -139,24 +173,34 @@ pub struct IdentitySettings {
 /// How a route treats tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
+    /// A valid token is required.
     Required,
+    /// A token is verified when present (an invalid one is still 401).
     Optional,
+    /// No token is looked at; no identity is sent.
     Public,
+    /// Always refused (403).
     Deny,
 }
 
 /// One validated `[[routes]]` entry, in config order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteConfig {
+    /// The pattern as written (`/a/*`, `/a/**`, `/t/{tenant}/**`).
     pub path: String,
     /// `None`: any method.
     pub methods: Option<Vec<Method>>,
     /// Lower-case; may start with `*.` for one subdomain label.
     pub host: Option<String>,
+    /// How the route treats tokens.
     pub auth: AuthMode,
+    /// `cognito:groups` must hold one of these (empty: no rule).
     pub groups_any: Vec<String>,
+    /// `cognito:groups` must hold all of these.
     pub groups_all: Vec<String>,
+    /// `scope` must hold one of these.
     pub scopes_any: Vec<String>,
+    /// `scope` must hold all of these.
     pub scopes_all: Vec<String>,
     /// Empty: any.
     pub token_use: Vec<TokenUse>,

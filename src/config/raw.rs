@@ -12,23 +12,36 @@ use std::collections::BTreeMap;
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
+    /// `listen`.
     pub listen: Option<String>,
+    /// `admin_listen`.
     pub admin_listen: Option<String>,
+    /// `mode`.
     pub mode: Option<String>,
+    /// `shutdown_delay`.
     pub shutdown_delay: Option<String>,
+    /// `shutdown_timeout`.
     pub shutdown_timeout: Option<String>,
+    /// `[upstream]`.
     pub upstream: Option<RawUpstream>,
+    /// `[limits]`.
     #[serde(default)]
     pub limits: RawLimits,
+    /// `[tls]`.
     pub tls: Option<RawTls>,
+    /// `[[issuers]]`, in order.
     #[serde(default)]
     pub issuers: Vec<RawIssuer>,
+    /// `[jwks]`.
     #[serde(default)]
     pub jwks: RawJwks,
+    /// `[token]`.
     #[serde(default)]
     pub token: RawToken,
+    /// `[identity]`.
     #[serde(default)]
     pub identity: RawIdentity,
+    /// `[[routes]]`, in order.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
 }
@@ -36,69 +49,101 @@ pub struct RawConfig {
 /// `[upstream]`
 #[derive(Debug, Default, Deserialize)]
 pub struct RawUpstream {
+    /// `upstream.url`.
     pub url: Option<String>,
+    /// `upstream.connect_timeout`.
     pub connect_timeout: Option<String>,
+    /// `upstream.timeout`.
     pub timeout: Option<String>,
+    /// `upstream.ca_file`.
     pub ca_file: Option<String>,
+    /// `upstream.http2`.
     pub http2: Option<bool>,
 }
 
 /// `[limits]`
 #[derive(Debug, Default, Deserialize)]
 pub struct RawLimits {
+    /// `limits.max_connections`.
     pub max_connections: Option<u64>,
+    /// `limits.max_header_bytes`.
     pub max_header_bytes: Option<u64>,
+    /// `limits.header_timeout`.
     pub header_timeout: Option<String>,
+    /// `limits.idle_timeout`.
     pub idle_timeout: Option<String>,
+    /// `limits.park_after`.
     pub park_after: Option<String>,
 }
 
 /// `[tls]`
 #[derive(Debug, Default, Deserialize)]
 pub struct RawTls {
+    /// `tls.cert`.
     pub cert: Option<String>,
+    /// `tls.key`.
     pub key: Option<String>,
 }
 
 /// One `[[issuers]]` entry.
 #[derive(Debug, Default, Deserialize)]
 pub struct RawIssuer {
+    /// `issuers[].name`.
     pub name: Option<String>,
+    /// `issuers[].region`.
     pub region: Option<String>,
+    /// `issuers[].user_pool_id`.
     pub user_pool_id: Option<String>,
+    /// `issuers[].client_ids`.
     #[serde(default)]
     pub client_ids: Vec<String>,
+    /// `issuers[].token_use`.
     pub token_use: Option<Vec<String>>,
+    /// `issuers[].issuer`.
     pub issuer: Option<String>,
+    /// `issuers[].jwks_uri`.
     pub jwks_uri: Option<String>,
+    /// `issuers[].issuer_format`.
     pub issuer_format: Option<String>,
+    /// `issuers[].algorithms`.
     pub algorithms: Option<Vec<String>>,
 }
 
 /// `[jwks]`
 #[derive(Debug, Default, Deserialize)]
 pub struct RawJwks {
+    /// `jwks.refresh_interval`.
     pub refresh_interval: Option<String>,
+    /// `jwks.min_refetch_interval`.
     pub min_refetch_interval: Option<String>,
+    /// `jwks.fetch_timeout`.
     pub fetch_timeout: Option<String>,
 }
 
 /// `[token]`
 #[derive(Debug, Default, Deserialize)]
 pub struct RawToken {
+    /// `token.leeway`.
     pub leeway: Option<String>,
+    /// `token.cookies`.
     #[serde(default)]
     pub cookies: Vec<String>,
+    /// `token.amplify_cookies`.
     pub amplify_cookies: Option<bool>,
+    /// `token.strip_authorization`.
     pub strip_authorization: Option<bool>,
+    /// `token.cache_size`.
     pub cache_size: Option<u64>,
 }
 
 /// `[identity]`
 #[derive(Debug, Default, Deserialize)]
 pub struct RawIdentity {
+    /// `identity.header_prefix`.
     pub header_prefix: Option<String>,
+    /// `identity.claims_header`.
     pub claims_header: Option<bool>,
+    /// `identity.claim_headers`.
     #[serde(default)]
     pub claim_headers: BTreeMap<String, String>,
 }
@@ -106,16 +151,26 @@ pub struct RawIdentity {
 /// One `[[routes]]` entry.
 #[derive(Debug, Default, Deserialize)]
 pub struct RawRoute {
+    /// `routes[].path`.
     pub path: Option<String>,
+    /// `routes[].methods`.
     pub methods: Option<Vec<String>>,
+    /// `routes[].host`.
     pub host: Option<String>,
+    /// `routes[].auth`.
     pub auth: Option<String>,
     // Rule lists: `None` when absent, so that one written empty can be refused.
+    /// `routes[].groups_any`.
     pub groups_any: Option<Vec<String>>,
+    /// `routes[].groups_all`.
     pub groups_all: Option<Vec<String>>,
+    /// `routes[].scopes_any`.
     pub scopes_any: Option<Vec<String>>,
+    /// `routes[].scopes_all`.
     pub scopes_all: Option<Vec<String>>,
+    /// `routes[].token_use`.
     pub token_use: Option<Vec<String>>,
+    /// `routes[].issuers`.
     pub issuers: Option<Vec<String>>,
     /// Claim name -> accepted values.
     pub claims: Option<BTreeMap<String, Vec<String>>>,
