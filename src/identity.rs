@@ -99,19 +99,20 @@ impl IdentityHeaders {
         settings: &IdentitySettings,
         issuer_names: impl IntoIterator<Item = &'a str>,
     ) -> Self {
+        let prefix = fold_name(&settings.header_prefix);
         IdentityHeaders {
             issuers: issuer_names
                 .into_iter()
                 .map(|name| HeaderValue::from_str(name).ok())
                 .collect(),
-            prefix: settings.header_prefix.clone(),
+            names: Names::new(&prefix),
+            prefix,
             claims_header: settings.claims_header,
             claim_headers: settings
                 .claim_headers
                 .iter()
                 .map(|(claim, name)| (claim.clone(), name.clone(), fold_name(name.as_str())))
                 .collect(),
-            names: Names::new(&settings.header_prefix),
         }
     }
 
@@ -218,7 +219,7 @@ mod tests {
     fn plan() -> IdentityHeaders {
         IdentityHeaders::new(
             &IdentitySettings {
-                header_prefix: fold_name("X-Auth-"),
+                header_prefix: "X_Auth-".into(),
                 claims_header: true,
                 claim_headers: vec![(
                     "custom:tenant".into(),
