@@ -11,6 +11,8 @@ mod identity;
 mod issuers;
 mod limits;
 mod routes;
+#[cfg(test)]
+mod tests;
 mod token;
 mod top;
 mod upstream;
