@@ -6,10 +6,14 @@
 //! compared in one folded form, and `Connection: X-Auth-Sub` (which would make a
 //! well-meaning hop drop the header we set) is refused.
 
+mod values;
+
 use crate::config::IdentitySettings;
-use crate::verify::Claims;
 use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue};
+
+use values::claim_text;
+pub use values::{IdentitySource, IdentityValues};
 
 /// A header name in the form names are compared in: lower-case, `_` and `.` as `-`.
 pub fn fold_name(name: &str) -> String {
@@ -99,19 +103,20 @@ impl IdentityHeaders {
         settings: &IdentitySettings,
         issuer_names: impl IntoIterator<Item = &'a str>,
     ) -> Self {
+        let prefix = fold_name(&settings.header_prefix);
         IdentityHeaders {
             issuers: issuer_names
                 .into_iter()
                 .map(|name| HeaderValue::from_str(name).ok())
                 .collect(),
-            prefix: settings.header_prefix.clone(),
+            names: Names::new(&prefix),
+            prefix,
             claims_header: settings.claims_header,
             claim_headers: settings
                 .claim_headers
                 .iter()
                 .map(|(claim, name)| (claim.clone(), name.clone(), fold_name(name.as_str())))
                 .collect(),
-            names: Names::new(&settings.header_prefix),
         }
     }
 
@@ -174,7 +179,7 @@ impl IdentityHeaders {
     /// refused tokens whose standard identity claims cannot be header values; a
     /// `claim_headers` claim that cannot (a control character) leaves its header unset.
     /// `issuer_idx` is the index of the token's issuer in the configured list.
-    pub fn set(&self, headers: &mut HeaderMap, claims: &Claims, issuer_idx: usize) {
+    pub fn set(&self, headers: &mut HeaderMap, claims: &impl IdentitySource, issuer_idx: usize) {
         let n = &self.names;
         let v = claims.identity_values();
         let standard = [
@@ -190,7 +195,7 @@ impl IdentityHeaders {
                 headers.insert(name.clone(), value.clone());
             }
         }
-        let token_use = HeaderValue::from_static(claims.token_use.as_str());
+        let token_use = HeaderValue::from_static(claims.token_use().as_str());
         headers.insert(n.token_use.clone(), token_use);
         if let Some(Some(issuer)) = self.issuers.get(issuer_idx) {
             headers.insert(n.issuer.clone(), issuer.clone());
@@ -199,7 +204,8 @@ impl IdentityHeaders {
             headers.insert(n.claims.clone(), claims.payload_b64().clone());
         }
         for (claim, name, _) in &self.claim_headers {
-            if let Some(Ok(value)) = claims.claim_text(claim).map(HeaderValue::try_from) {
+            let text = claim_text(claims.payload_b64(), claim);
+            if let Some(Ok(value)) = text.map(HeaderValue::try_from) {
                 headers.insert(name.clone(), value);
             }
         }
@@ -218,7 +224,7 @@ mod tests {
     fn plan() -> IdentityHeaders {
         IdentityHeaders::new(
             &IdentitySettings {
-                header_prefix: fold_name("X-Auth-"),
+                header_prefix: "X_Auth-".into(),
                 claims_header: true,
                 claim_headers: vec![(
                     "custom:tenant".into(),
@@ -286,28 +292,55 @@ mod tests {
         assert_eq!(p.unanswered(&request, &answer), None);
     }
 
+    /// A verified token as `verify` hands it over.
+    struct Token {
+        values: IdentityValues,
+        payload_b64: HeaderValue,
+    }
+
+    impl IdentitySource for Token {
+        fn identity_values(&self) -> &IdentityValues {
+            &self.values
+        }
+        fn token_use(&self) -> crate::config::TokenUse {
+            crate::config::TokenUse::Access
+        }
+        fn payload_b64(&self) -> &HeaderValue {
+            &self.payload_b64
+        }
+    }
+
+    fn token(username: Option<&str>, groups: &[&str], payload: &str) -> Token {
+        let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+        let mut values = IdentityValues::new("u-1", username, None, &groups, Some("openid"));
+        values.set_client(Some("app"));
+        let payload_b64 = HeaderValue::from_str(&b64url(payload.as_bytes())).unwrap();
+        Token {
+            values,
+            payload_b64,
+        }
+    }
+
     #[test]
     fn set_writes_the_verified_identity_with_the_issuer_by_index() {
         let p = plan();
-        let json = br#"{"sub":"u-1","iss":"i","exp":1,"token_use":"access","username":"ann",
-            "scope":"openid","cognito:groups":["a","b"]}"#;
-        let claims =
-            Claims::parse(json, HeaderValue::from_static("e30"), &Default::default()).unwrap();
+        let claims = token(Some("ann"), &["a", "b"], r#"{"custom:tenant":["t1",2]}"#);
         let value = |h: &HeaderMap, name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned());
         let mut h = HeaderMap::new();
         p.set(&mut h, &claims, 0);
         assert_eq!(value(&h, "x-auth-sub").as_deref(), Some("u-1"));
         assert_eq!(value(&h, "x-auth-username").as_deref(), Some("ann"));
+        assert_eq!(value(&h, "x-auth-email"), None);
         assert_eq!(value(&h, "x-auth-groups").as_deref(), Some("a,b"));
         assert_eq!(value(&h, "x-auth-scopes").as_deref(), Some("openid"));
+        assert_eq!(value(&h, "x-auth-client-id").as_deref(), Some("app"));
         assert_eq!(value(&h, "x-auth-token-use").as_deref(), Some("access"));
         assert_eq!(value(&h, "x-auth-issuer").as_deref(), Some("main"));
-        assert_eq!(value(&h, "x-auth-claims").as_deref(), Some("e30"));
+        let payload = claims.payload_b64.to_str().unwrap();
+        assert_eq!(value(&h, "x-auth-claims").as_deref(), Some(payload));
+        assert_eq!(value(&h, "x-tenant-id").as_deref(), Some("t1,2"));
 
-        let json =
-            br#"{"sub":"u-1","iss":"i","exp":1,"token_use":"access","cognito:groups":["solo"]}"#;
-        let claims =
-            Claims::parse(json, HeaderValue::from_static("e30"), &Default::default()).unwrap();
+        let claims = token(None, &["solo"], "{}");
         for (idx, issuer) in [(1, None), (7, None), (0, Some("main"))] {
             let mut h = HeaderMap::new();
             p.set(&mut h, &claims, idx);
@@ -317,7 +350,21 @@ mod tests {
                 "issuer {idx}"
             );
             assert_eq!(value(&h, "x-auth-groups").as_deref(), Some("solo"));
+            assert_eq!(value(&h, "x-auth-username"), None);
+            assert_eq!(value(&h, "x-tenant-id"), None);
         }
+    }
+
+    #[test]
+    fn claim_text_reads_scalars_and_arrays_of_them() {
+        let payload = b64url(br#"{"s":"a b","n":4.5,"b":true,"l":["x",1],"o":{"k":1},"m":[{}]}"#);
+        let payload = HeaderValue::from_str(&payload).unwrap();
+        let text = |name| claim_text(&payload, name);
+        assert_eq!(text("s").as_deref(), Some("a b"));
+        assert_eq!(text("n").as_deref(), Some("4.5"));
+        assert_eq!(text("b").as_deref(), Some("true"));
+        assert_eq!(text("l").as_deref(), Some("x,1"));
+        assert_eq!((text("o"), text("m"), text("absent")), (None, None, None));
     }
 
     #[test]

@@ -163,7 +163,8 @@ pub struct TokenSettings {
 /// `[identity]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdentitySettings {
-    /// Lower-case, `_` and `.` folded to `-` (the form names are compared in).
+    /// As written (checked to be header-name characters); `identity` folds it to the
+    /// form names are compared in.
     pub header_prefix: String,
     pub claims_header: bool,
     /// Claim name -> header name, in key order.

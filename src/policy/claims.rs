@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use super::pattern::{self, Pattern};
+use super::pattern::{self, Pattern, UnknownCapture};
 use crate::config::RouteConfig;
 
 /// A claim of the verified token, as the rules read it.
@@ -45,16 +45,6 @@ impl fmt::Display for Claim<'_> {
 pub trait ClaimSource: fmt::Debug {
     /// The claim called `name`.
     fn claim(&self, name: &str) -> Claim<'_>;
-}
-
-/// A `bind` entry naming a capture the route's path does not have.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("capture {{{capture}}} does not appear in path {path:?}")]
-pub struct UnknownCapture {
-    /// The `bind` key.
-    pub capture: String,
-    /// The route's path pattern.
-    pub path: String,
 }
 
 /// One `claims` entry: `claim` must be (or, an array, hold) one of `values`.

@@ -9,11 +9,13 @@ mod host;
 pub mod path;
 pub mod pattern;
 pub mod rule;
+pub(crate) mod shadow;
 pub mod table;
 
 pub use claims::{Check, Claim, ClaimRules, ClaimSource};
+pub(crate) use host::HostFilter;
 pub use host::is_valid_host;
 pub use path::{PathError, normalize};
-pub use pattern::{Pattern, PatternError};
+pub use pattern::{Pattern, PatternError, UnknownCapture};
 pub use rule::{Forbidden, Subject};
 pub use table::{Mismatch, Route, RouteError, RouteTable};

@@ -10,6 +10,16 @@ use std::str::FromStr;
 
 use super::path::{self, PathError};
 
+/// A `bind` entry naming a capture the route's path does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("capture {{{capture}}} does not appear in path {path:?}")]
+pub struct UnknownCapture {
+    /// The `bind` key.
+    pub capture: String,
+    /// The route's path pattern.
+    pub path: String,
+}
+
 /// Why a route pattern was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {

@@ -4,9 +4,10 @@ use std::fmt;
 
 use http::Method;
 
-use super::claims::{ClaimRules, UnknownCapture};
+use super::claims::ClaimRules;
 use super::host::HostFilter;
-use super::pattern::{Pattern, PatternError};
+use super::pattern::{Pattern, PatternError, UnknownCapture};
+use super::shadow::{self, Scope};
 use crate::config::{AuthMode, RouteConfig};
 
 /// One compiled `[[routes]]` entry.
@@ -135,19 +136,13 @@ impl Route {
         }
     }
 
-    /// True when `self` matches every request `later` could match.
-    fn shadows(&self, later: &Route) -> bool {
-        let methods = match (&self.config.methods, &later.config.methods) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(mine), Some(theirs)) => theirs.iter().all(|m| mine.contains(m)),
-        };
-        let host = match (&self.host, &later.host) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(mine), Some(theirs)) => mine.covers(theirs),
-        };
-        methods && host && self.pattern.covers(&later.pattern)
+    /// The requests this route can match, for [`shadow::shadowed`].
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            pattern: &self.pattern,
+            methods: self.config.methods.as_deref(),
+            host: self.host.as_ref(),
+        }
     }
 }
 
@@ -202,13 +197,8 @@ impl RouteTable {
     /// could, so `later` is never reached. Each later route is listed once, with the
     /// first route that shadows it. Conservative: a pair is only reported when sure.
     pub fn shadowed(&self) -> Vec<(usize, usize)> {
-        (self.routes.iter().enumerate())
-            .filter_map(|(j, later)| {
-                (self.routes.iter().take(j))
-                    .position(|earlier| earlier.shadows(later))
-                    .map(|i| (j, i))
-            })
-            .collect()
+        let scopes: Vec<Scope<'_>> = self.routes.iter().map(Route::scope).collect();
+        shadow::shadowed(&scopes)
     }
 
     /// The compiled routes, in config order.

@@ -24,7 +24,7 @@ pub use named::ClaimRef;
 use named::Named;
 
 use crate::config::TokenUse;
-use bytes::Bytes;
+use crate::identity::{IdentitySource, IdentityValues};
 use http::HeaderValue;
 
 /// Why a token whose claims [`Claims::parse`] refused is invalid.
@@ -113,68 +113,6 @@ pub struct Claims {
     named: Named,
 }
 
-/// The values of the identity headers a token's claims fill, checked and copied into
-/// header values once with the claims rather than on every request that forwards a
-/// cached token. `None`: the header is not sent.
-#[derive(Debug, Clone, Default)]
-pub struct IdentityValues {
-    pub sub: Option<HeaderValue>,
-    pub username: Option<HeaderValue>,
-    pub email: Option<HeaderValue>,
-    /// The groups comma-joined (a group name holding a comma is refused).
-    pub groups: Option<HeaderValue>,
-    pub scope: Option<HeaderValue>,
-    /// Set by [`Claims::accept_client`].
-    pub client: Option<HeaderValue>,
-}
-
-impl IdentityValues {
-    /// Values for forwardable claims (no control characters: see
-    /// [`Claims::unforwardable`]), so every present claim gives a value. They are
-    /// slices of one buffer: one allocation per token (a cached token's memory), and
-    /// cloning any of them counts references on the same block.
-    fn of(claims: &Claims) -> IdentityValues {
-        let joined;
-        let groups = match claims.groups.as_slice() {
-            [] => None,
-            [group] => Some(group.as_str()),
-            groups => {
-                joined = groups.join(",");
-                Some(joined.as_str())
-            }
-        };
-        let texts = [
-            Some(claims.sub.as_str()),
-            claims.username(),
-            claims.email.as_deref(),
-            groups,
-            claims.scope.as_deref(),
-        ];
-        let mut all = String::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
-        texts.iter().flatten().for_each(|text| all.push_str(text));
-        let all = Bytes::from(all);
-        let mut start = 0;
-        let [sub, username, email, groups, scope] = texts.map(|text| {
-            let end = start + text?.len();
-            let value = HeaderValue::from_maybe_shared(all.slice(start..end)).ok();
-            start = end;
-            value
-        });
-        IdentityValues {
-            sub,
-            username,
-            email,
-            groups,
-            scope,
-            client: None,
-        }
-    }
-}
-
-fn header_value(text: Option<&str>) -> Option<HeaderValue> {
-    HeaderValue::from_str(text?).ok()
-}
-
 impl Claims {
     /// Reads claims from the decoded payload; `payload_b64` is the segment it came from
     /// (the verifier's shares the token's bytes). The claims called `names` are kept
@@ -192,7 +130,13 @@ impl Claims {
         if let Some(why) = claims.unforwardable() {
             return Err(de::Error::custom(why));
         }
-        claims.values = IdentityValues::of(&claims);
+        claims.values = IdentityValues::new(
+            &claims.sub,
+            claims.username(),
+            claims.email.as_deref(),
+            &claims.groups,
+            claims.scope.as_deref(),
+        );
         Ok(claims)
     }
 
@@ -241,7 +185,7 @@ impl Claims {
             .find(|c| client_ids.is_empty() || client_ids.iter().any(|id| id == c))
             .map(str::to_owned);
         let accepted = found.is_some() || client_ids.is_empty();
-        self.values.client = header_value(found.as_deref());
+        self.values.set_client(found.as_deref());
         self.client = found;
         accepted
     }
@@ -275,33 +219,19 @@ impl Claims {
     pub fn payload_b64(&self) -> &HeaderValue {
         &self.payload_b64
     }
-
-    /// Any claim as header text (for `[identity.claim_headers]`): strings as they are,
-    /// numbers and booleans in JSON form, arrays of those comma-joined; objects and
-    /// absent claims give `None`. Re-reads the verified payload, so it costs a parse:
-    /// only configured claim headers call it.
-    pub fn claim_text(&self, name: &str) -> Option<String> {
-        use base64::Engine;
-        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(self.payload_b64.as_bytes())
-            .ok()?;
-        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&json).ok()?;
-        scalar_text(map.get(name)?).or_else(|| match map.get(name)? {
-            serde_json::Value::Array(items) => {
-                let parts: Option<Vec<String>> = items.iter().map(scalar_text).collect();
-                parts.map(|p| p.join(","))
-            }
-            _ => None,
-        })
-    }
 }
 
-fn scalar_text(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+impl IdentitySource for Claims {
+    fn identity_values(&self) -> &IdentityValues {
+        &self.values
+    }
+
+    fn token_use(&self) -> TokenUse {
+        self.token_use
+    }
+
+    fn payload_b64(&self) -> &HeaderValue {
+        &self.payload_b64
     }
 }
 

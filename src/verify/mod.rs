@@ -38,7 +38,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use jsonwebtoken::{Algorithm, errors::ErrorKind};
 
-pub use claims::{ClaimRef, Claims, IdentityValues, NumericDate, UNREADABLE_CLAIMS};
+pub use claims::{ClaimRef, Claims, NumericDate, UNREADABLE_CLAIMS};
 pub use error::AuthError;
 pub use token::MAX_TOKEN_BYTES;
 

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use super::Checker;
 use crate::config::{AuthMode, RouteConfig};
-use crate::policy::Pattern;
-use crate::policy::claims::UnknownCapture;
+use crate::policy::{Pattern, UnknownCapture};
 
 impl Checker {
     /// `claims` as written. Empty (the whole table, a name or a value list) is an error:
