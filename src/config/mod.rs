@@ -166,6 +166,7 @@ pub struct IdentitySettings {
     /// As written (checked to be header-name characters); `identity` folds it to the
     /// form names are compared in.
     pub header_prefix: String,
+    /// Send `X-Auth-Claims` (the verified payload, base64url).
     pub claims_header: bool,
     /// Claim name -> header name, in key order.
     pub claim_headers: Vec<(String, HeaderName)>,
