@@ -53,7 +53,8 @@ pub fn find<'a>(
 /// RFC 6750 §2.1: `Bearer`, one or more spaces, the token. A value that starts with
 /// `Bearer` in another shape (`Bearer<TAB>x`, `Bearer:x`, `Bearerx`, `Bearer` alone) is
 /// malformed, never "no token": a backend that splits on any whitespace would read a
-/// token cognigate did not check.
+/// token cognigate did not check. (A token with whitespace inside is not scanned for
+/// here: it is no JWT, and verification refuses it.)
 fn bearer(value: &[u8]) -> Found<'_> {
     let Ok(text) = std::str::from_utf8(value) else {
         return Found::Malformed("the Authorization header is not text");
@@ -69,9 +70,6 @@ fn bearer(value: &[u8]) -> Found<'_> {
     let token = rest.trim_start_matches(' ').trim_end_matches([' ', '\t']);
     if token.len() == rest.len() && !rest.is_empty() {
         return Found::Malformed("the Authorization header is not `Bearer <token>`");
-    }
-    if token.contains(|c: char| c.is_ascii_whitespace()) {
-        return Found::Malformed("the bearer token contains whitespace");
     }
     match token.is_empty() {
         true => Found::Malformed("Bearer without a token"),
@@ -202,7 +200,6 @@ mod tests {
             "Bearer:x",
             "Bearerx",
             "bearer\t",
-            "Bearer x y",
             "Bearer\tx",
         ] {
             let h = headers(&[("authorization", v)]);
