@@ -116,3 +116,100 @@ pub(crate) fn traced<T: Trace>(
     trace.verify_step(step, outcome);
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TokenUse;
+    use crate::jwks::KeyStore;
+    use crate::mint::mint;
+    use crate::verify::testkit::{self, NOW, key};
+    use std::time::Duration;
+
+    /// Each step's name and whether it passed.
+    #[derive(Default)]
+    struct Names(Vec<String>);
+
+    impl Trace for Names {
+        fn verify_step(&mut self, step: Step<'_>, outcome: Result<(), AuthError>) {
+            let name = format!("{step:?}");
+            let name = name.split([' ', '{', '(']).next().unwrap_or("").to_owned();
+            let mark = if outcome.is_ok() { "" } else { " FAIL" };
+            self.0.push(format!("{name}{mark}"));
+        }
+    }
+
+    fn traced(token: &str, keys: &KeyStore, now: u64) -> (Vec<String>, Result<(), AuthError>) {
+        let verifier = testkit::verifier_for(&[testkit::issuer()], 0);
+        let mut names = Names::default();
+        let result = verifier.verify_traced(token, keys, now, &mut names);
+        let untraced = verifier.verify(token, keys, now);
+        assert_eq!(
+            result.is_ok(),
+            untraced.is_ok(),
+            "the trace changes nothing"
+        );
+        (names.0, result.map(|_| ()))
+    }
+
+    #[test]
+    fn every_step_in_the_verifiers_order() {
+        let token = mint(key(), &testkit::spec(TokenUse::Access)).unwrap();
+        let (steps, result) = traced(&token, &testkit::store(), NOW);
+        assert_eq!(result, Ok(()));
+        let expected = [
+            "Format",
+            "Header",
+            "Payload",
+            "Issuer",
+            "KeySet",
+            "Key",
+            "Algorithm",
+            "Signature",
+            "Claims",
+            "Time",
+            "Time",
+            "Time",
+            "TokenUse",
+            "Client",
+        ];
+        assert_eq!(steps, expected);
+    }
+
+    #[test]
+    fn the_trace_stops_at_the_first_failure_as_the_verifier_does() {
+        let token = mint(key(), &testkit::spec(TokenUse::Access)).unwrap();
+        let (steps, result) = traced(&token, &testkit::store(), NOW + 86_400);
+        assert_eq!(result, Err(AuthError::Expired));
+        assert_eq!(steps.last().map(String::as_str), Some("Time FAIL"));
+        assert_eq!(steps.len(), 10, "{steps:?}");
+
+        let empty = KeyStore::new(1, Duration::from_secs(60));
+        let (steps, result) = traced(&token, &empty, NOW);
+        assert_eq!(result, Err(AuthError::IssuerNotReady { issuer_idx: 0 }));
+        assert_eq!(
+            steps,
+            ["Format", "Header", "Payload", "Issuer", "KeySet FAIL"]
+        );
+
+        let (steps, _) = traced("a.b", &empty, NOW);
+        assert_eq!(steps, ["Format FAIL"]);
+    }
+
+    /// Without keys, `explain` checks the claims alone: the same checks, never a
+    /// `Verified`.
+    #[test]
+    fn unverified_claims_get_the_verifiers_own_claim_checks() {
+        let verifier = testkit::verifier_for(&[testkit::issuer()], 0);
+        let token = mint(key(), &testkit::spec(TokenUse::Access)).unwrap();
+        let mut names = Names::default();
+        let read = verifier.check_unverified(&token, NOW, &mut names).unwrap();
+        assert_eq!(read.issuer_idx, 0);
+        assert_eq!(
+            names.0,
+            ["Claims", "Time", "Time", "Time", "TokenUse", "Client"]
+        );
+        let late = verifier.check_unverified(&token, NOW + 86_400, &mut ());
+        assert_eq!(late.unwrap_err(), AuthError::Expired);
+    }
+}
