@@ -337,7 +337,7 @@ fn render_allowed(
 }
 
 /// One line about a route: auth mode, then every rule it sets.
-pub fn describe_route(route: &RouteConfig) -> String {
+pub(crate) fn describe_route(route: &RouteConfig) -> String {
     let auth = match route.auth {
         AuthMode::Required => "auth required",
         AuthMode::Optional => "auth optional",

@@ -199,7 +199,7 @@ pub(crate) fn authorize<T: Trace>(
 }
 
 /// What the route rules see of verified `claims` from the issuer named `issuer`.
-fn subject<'a>(claims: &'a Claims, issuer: &'a str) -> Subject<'a> {
+pub fn subject<'a>(claims: &'a Claims, issuer: &'a str) -> Subject<'a> {
     Subject {
         groups: &claims.groups,
         scope: claims.scope.as_deref().unwrap_or(""),
