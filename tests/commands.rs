@@ -597,6 +597,11 @@ jwks_uri = "file://{}"
         }
         let unfetched = tokio::task::block_in_place(|| explain(&config, token, false, path));
         if signature_decides {
+            // Signed with a key the issuer does not publish: the kid is unknown.
+            assert!(
+                fetched.contains("FAIL         key: kid"),
+                "{name}:\n{fetched}"
+            );
             assert!(unfetched.contains("not checked"), "{name}:\n{unfetched}");
         } else {
             assert_eq!(explain_status(&unfetched), expected, "{name}:\n{unfetched}");
@@ -656,12 +661,16 @@ fn explain_shows_each_step_and_exits_1_on_a_bad_config() {
         "routes[1] /api/**",
         "MATCH",
         "not checked  signature",
+        "claims, UNVERIFIED",
         "FAIL         exp:",
+        "note: no keys loaded: the decision below holds if the signature verifies",
         "decision: 401 Unauthorized (expired)",
         "www-authenticate: Bearer realm=\"cognigate\", error=\"invalid_token\"",
     ] {
         assert!(stdout.contains(expected), "{expected:?} in:\n{stdout}");
     }
+    // The proxy's verifier stops at the first failure, and so does what explain shows.
+    assert!(!stdout.contains("token_use:"), "{stdout}");
     let requests = stdout.lines().filter(|l| l.starts_with("request:"));
     assert_eq!(
         requests.count(),

@@ -1,27 +1,33 @@
 //! `cognigate explain --config FILE [--token T | --token-file F] [--fetch] METHOD URL`:
 //! what the proxy would do with one request, without serving it. It runs the proxy's own
-//! pieces (path normalization, the route table, the token search, the route rules, the
-//! refusal map) and, with `--fetch`, takes the final decision from the proxy's own
-//! admission step (`proxy::auth::admit`) against freshly fetched keys, so it cannot
-//! disagree with a running proxy on the same config.
+//! admission step (`proxy::auth::admit_traced`, with the verifier inside it) and prints
+//! each step it takes through a trace hook (`trace.rs`), so it cannot disagree with a
+//! running proxy on the same config: with `--fetch`, against freshly fetched keys, the
+//! decision is that one call's.
+//!
+//! Without `--fetch` there are no keys, and the verifier stops where the proxy would
+//! with none: before the key and the signature. The claims are then checked by the
+//! verifier's own claim checks and the route's rules by admit's own rule step, on the
+//! unverified claims, and the decision holds if the signature verifies. There is no
+//! way to skip the signature in `admit` or `Verifier::verify`.
 
-mod steps;
+mod trace;
 
 use super::Report;
 use crate::config::{self, AuthMode, Config, Mode, RouteConfig};
 use crate::jwks::{self, JwksClient, KeyStore};
-use crate::policy::{self, Check, Route};
+use crate::policy::Route;
 use crate::proxy::Snapshot;
 use crate::proxy::auth::{self, Target};
 use crate::proxy::error::Refusal;
-use crate::proxy::token::{self, Found};
-use crate::verify::{AuthError, Claims};
+use crate::verify::Claims;
 use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use http_body_util::BodyExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use trace::Printer;
 
 /// Where the token comes from.
 #[derive(Debug, Clone)]
@@ -88,14 +94,16 @@ pub async fn explain(config_path: &Path, query: &Query) -> Result<Report, String
     };
     out.push(request_line(&parsed));
     let keys = match query.fetch {
-        true => Some(fetch_keys(&config, &mut out).await?),
-        false => None,
+        true => Arc::new(fetch_keys(&config, &mut out).await?),
+        // The proxy's own store as it starts: no keys yet.
+        false => snap.keys.clone(),
     };
-    let verdict = explain_steps(&snap, keys.as_ref(), &parsed, &mut out);
-    let verdict = match &keys {
-        Some(keys) => proxy_verdict(&snap, keys, &parsed, verdict, &mut out).await,
-        None => verdict,
-    };
+    let mut printer = Printer::new(&snap, query.fetch, out);
+    let verdict = decide(&snap, &keys, &parsed, &mut printer).await;
+    let (unsigned, mut out) = (printer.unsigned, printer.out);
+    if unsigned && matches!(verdict, Verdict::Refused(_)) {
+        out.push("note: no keys loaded: the decision below holds if the signature verifies (add --fetch)".to_owned());
+    }
     render(&snap, verdict, query.fetch, &mut out).await;
     Ok(done(out))
 }
@@ -179,35 +187,64 @@ async fn fetch_keys(config: &Config, out: &mut Vec<String>) -> Result<KeyStore, 
     Ok(keys)
 }
 
-/// The step-by-step view: path, routes, token checks, route rules.
-fn explain_steps(
+/// The proxy's own decision: one `admit` call, traced. Without keys, it stops before
+/// the signature; then see [`unsigned`].
+async fn decide(
     snap: &Snapshot,
-    keys: Option<&KeyStore>,
+    keys: &KeyStore,
     req: &Parsed,
-    out: &mut Vec<String>,
+    printer: &mut Printer<'_>,
 ) -> Verdict {
-    let path = match policy::normalize(&req.path) {
-        Ok(p) => p.into_owned(),
-        Err(e) => {
-            out.push(format!("path: refused: {e}"));
-            return Verdict::Refused(Refusal::BadRequest(e.to_string()));
+    let admitted = auth::admit_traced(snap, keys, req.target(), &req.headers, printer).await;
+    match admitted {
+        Ok(admitted) => Verdict::Allowed {
+            path: admitted.new_path.unwrap_or_else(|| req.path.clone()),
+            principal: admitted.principal.map(|v| (v.issuer_idx, v.claims)),
+        },
+        Err((Some(route), refusal @ Refusal::IssuerNotReady(_))) if printer.unsigned => {
+            unsigned(snap, route, refusal, printer)
         }
-    };
-    out.push(format!("path: {path}{}", changed(&req.path, &path)));
-    let Some(route) = explain_routes(snap, req, &path, out) else {
-        return Verdict::Refused(Refusal::NoRoute);
-    };
-    let principal = match route.auth() {
-        AuthMode::Deny => return Verdict::Refused(Refusal::Denied),
-        AuthMode::Public => None,
-        AuthMode::Required | AuthMode::Optional => {
-            match authenticate(snap, keys, route, req, &path, out) {
-                Ok(p) => p,
-                Err(refusal) => return Verdict::Refused(refusal),
+        Err((_, refusal)) => {
+            if matches!(refusal, Refusal::NoRoute) {
+                printer
+                    .out
+                    .push("  no route matches: the proxy refuses the request".to_owned());
             }
+            Verdict::Refused(refusal)
         }
+    }
+}
+
+/// No keys were loaded (no `--fetch`), so the verifier stopped before the key and the
+/// signature. What the proxy would decide if the signature verifies: the verifier's own
+/// claim checks ([`crate::verify::Verifier`]'s `check_unverified`, which yields no
+/// verified principal) and admit's own rule step ([`auth::authorize`]), on the claims as
+/// read.
+fn unsigned(
+    snap: &Snapshot,
+    route: &Route,
+    refusal: Refusal,
+    printer: &mut Printer<'_>,
+) -> Verdict {
+    let (Some(token), Some(path)) = (printer.token.clone(), printer.path.clone()) else {
+        return Verdict::Refused(refusal);
     };
-    Verdict::Allowed { path, principal }
+    printer.out.push(
+        "claims, UNVERIFIED (for information: the proxy checks them only once the signature verifies):"
+            .to_owned(),
+    );
+    let now = super::token::unix_now();
+    let read = match snap.verifier.check_unverified(&token, now, printer) {
+        Ok(read) => read,
+        Err(e) => return Verdict::Refused(auth::refusal(snap, e)),
+    };
+    match auth::authorize(snap, route, read.issuer_idx, &read.claims, &path, printer) {
+        Ok(()) => Verdict::Allowed {
+            path,
+            principal: Some((read.issuer_idx, Arc::new(read.claims))),
+        },
+        Err(refusal) => Verdict::Refused(refusal),
+    }
 }
 
 fn request_line(req: &Parsed) -> String {
@@ -217,173 +254,6 @@ fn request_line(req: &Parsed) -> String {
         .map_or(String::new(), |q| format!("?{q}"));
     let host = req.host().unwrap_or("(none)");
     format!("request: {} {}{query}  host {host}", req.method, req.path)
-}
-
-fn changed(raw: &str, normalized: &str) -> String {
-    if raw == normalized {
-        " (already normal)".to_owned()
-    } else {
-        format!(" (normalized from {raw}; this is the path matched and forwarded)")
-    }
-}
-
-/// Lists each route tried, up to the first that matches.
-fn explain_routes<'s>(
-    snap: &'s Snapshot,
-    req: &Parsed,
-    path: &str,
-    out: &mut Vec<String>,
-) -> Option<&'s Route> {
-    out.push("routes (first match wins):".to_owned());
-    let tried = snap.routes.explain(&req.method, req.host(), path);
-    let mut matched = None;
-    for (idx, route, outcome) in tried {
-        let verdict = match outcome {
-            Ok(()) => {
-                matched = Some(route);
-                format!("MATCH: {}", describe_route(route.config()))
-            }
-            Err(mismatch) => mismatch.to_string(),
-        };
-        out.push(format!(
-            "  routes[{idx}] {:<16} {verdict}",
-            route.pattern_str()
-        ));
-    }
-    if matched.is_none() {
-        out.push("  no route matches: the proxy refuses the request".to_owned());
-    }
-    matched
-}
-
-/// The token search and checks, then the route's rules on the normalized `path`.
-fn authenticate(
-    snap: &Snapshot,
-    keys: Option<&KeyStore>,
-    route: &Route,
-    req: &Parsed,
-    path: &str,
-    out: &mut Vec<String>,
-) -> Result<Option<(usize, Arc<Claims>)>, Refusal> {
-    let token = match token::find(&req.headers, &snap.config.token, &snap.client_ids) {
-        Found::Token(t) => t,
-        Found::Missing if route.auth() == AuthMode::Optional => {
-            let rules = match rules_of(route.config()).is_empty() {
-                true => "",
-                false => "; its rules apply only to requests with a token",
-            };
-            out.push(format!(
-                "token: none (allowed: the route's auth is optional{rules})"
-            ));
-            return Ok(None);
-        }
-        Found::Missing => {
-            out.push("token: none, and the route requires one".to_owned());
-            return Err(Refusal::MissingToken);
-        }
-        Found::Malformed(why) => {
-            out.push(format!("token: {why}"));
-            return Err(Refusal::InvalidToken(AuthError::Malformed(why)));
-        }
-    };
-    out.push(format!(
-        "token checks ({}):",
-        if keys.is_some() {
-            "keys fetched, signature verified"
-        } else {
-            "unverified: signature not checked; add --fetch to check it"
-        }
-    ));
-    let inputs = steps::Inputs {
-        issuers: snap.verifier.issuers(),
-        leeway: snap.config.token.leeway,
-        keys,
-        now: super::token::unix_now(),
-        claim_names: snap.verifier.claim_names(),
-    };
-    let checked = steps::check(&inputs, &token);
-    out.extend(checked.lines);
-    let (idx, claims) = checked.result.map_err(|e| auth_refusal(&snap.config, e))?;
-    authorize(snap, route, idx, &claims, path, out)?;
-    Ok(Some((idx, Arc::new(claims))))
-}
-
-/// The proxy's decision on the route's rules, then each claim rule and binding, met or
-/// not (all of them, where the decision stops at the first unmet).
-fn authorize(
-    snap: &Snapshot,
-    route: &Route,
-    idx: usize,
-    claims: &Claims,
-    path: &str,
-    out: &mut Vec<String>,
-) -> Result<(), Refusal> {
-    let subject = auth::subject(claims, &snap.config.issuers[idx].name);
-    let rules = rules_of(route.config());
-    let rules = if rules.is_empty() {
-        "none".to_owned()
-    } else {
-        rules.join("; ")
-    };
-    let decision = route.authorize(&subject, path);
-    match &decision {
-        Ok(()) => out.push(format!("route rules: ok ({rules})")),
-        Err(forbidden) => out.push(format!("route rules: FAIL {forbidden}")),
-    }
-    for check in route.claim_rules().checks(claims, path) {
-        let verdict = if check.met() { "ok  " } else { "FAIL" };
-        out.push(format!("  {verdict}         {check} ({})", found(&check)));
-    }
-    decision.map_err(Refusal::Forbidden)
-}
-
-/// What the token (and path) gave a claim rule or binding.
-fn found(check: &Check<'_>) -> String {
-    match check {
-        Check::Claim { found, .. } => format!("token: {found}"),
-        Check::Binding { segment, found, .. } => {
-            let segment = segment.map_or("(none)".to_owned(), |s| format!("{s:?}"));
-            format!("path: {segment}, token: {found}")
-        }
-    }
-}
-
-/// The proxy's own mapping of a verification error (`proxy::auth`).
-fn auth_refusal(config: &Config, e: AuthError) -> Refusal {
-    match e {
-        AuthError::IssuerNotReady { issuer_idx } => {
-            Refusal::IssuerNotReady(config.issuers[issuer_idx].name.clone())
-        }
-        other => Refusal::InvalidToken(other),
-    }
-}
-
-/// With keys fetched, the decision is the proxy's own admission step.
-async fn proxy_verdict(
-    snap: &Snapshot,
-    keys: &KeyStore,
-    req: &Parsed,
-    mine: Verdict,
-    out: &mut Vec<String>,
-) -> Verdict {
-    let proxy = match auth::admit(snap, keys, req.target(), &req.headers).await {
-        Ok(admitted) => Verdict::Allowed {
-            path: admitted.new_path.unwrap_or_else(|| req.path.clone()),
-            principal: admitted.principal.map(|v| (v.issuer_idx, v.claims.clone())),
-        },
-        Err((_, refusal)) => Verdict::Refused(refusal),
-    };
-    if status_of(&mine) != status_of(&proxy) {
-        out.push("note: the steps above disagree with the proxy's own check; the decision below is the proxy's".to_owned());
-    }
-    proxy
-}
-
-fn status_of(verdict: &Verdict) -> u16 {
-    match verdict {
-        Verdict::Allowed { .. } => 200,
-        Verdict::Refused(r) => r.status().as_u16(),
-    }
 }
 
 /// The decision, as the client (refused) or the upstream (allowed) would see it.
@@ -467,7 +337,7 @@ fn render_allowed(
 }
 
 /// One line about a route: auth mode, then every rule it sets.
-pub fn describe_route(route: &RouteConfig) -> String {
+pub(crate) fn describe_route(route: &RouteConfig) -> String {
     let auth = match route.auth {
         AuthMode::Required => "auth required",
         AuthMode::Optional => "auth optional",

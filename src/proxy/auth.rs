@@ -6,8 +6,8 @@ use super::error::Refusal;
 use super::token::{self, Found};
 use crate::config::AuthMode;
 use crate::jwks::KeyStore;
-use crate::policy::{Claim, ClaimSource, Route, Subject, path};
-use crate::verify::{AuthError, ClaimRef, Claims, Verified};
+use crate::policy::{Claim, ClaimSource, Forbidden, Mismatch, PathError, Route, Subject, path};
+use crate::verify::{self, AuthError, ClaimRef, Claims, Verified};
 use http::{HeaderMap, Method};
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,6 +33,61 @@ pub struct Admitted<'s> {
 /// A refusal, with the route it happened on when one had matched.
 pub type Refused<'s> = (Option<&'s Route>, Refusal);
 
+/// One step of [`admit_traced`] besides the verifier's ([`verify::Step`]), in order.
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    /// The path normalized, or why it was refused.
+    Path {
+        /// The request's path.
+        raw: &'a str,
+        /// The path matched and forwarded.
+        normalized: Result<&'a str, &'a PathError>,
+    },
+    /// A route tried, in config order, up to the first that matches.
+    Route {
+        /// The route.
+        route: &'a Route,
+        /// Why it does not match the request, if it does not.
+        outcome: Result<(), Mismatch>,
+    },
+    /// Where the token search ended, on a route whose auth is `required` or `optional`.
+    Token {
+        /// The token, none, or why the credentials cannot hold one.
+        found: &'a Found<'a>,
+    },
+    /// The kid was not in the issuer's key set: whether the issuer's keys were refetched
+    /// (then the token is verified again) or no refetch was due.
+    Refetch {
+        /// The token's issuer.
+        issuer_idx: usize,
+        /// A refetch was granted and completed in time.
+        refetched: bool,
+    },
+    /// The route's rules on the verified token (see [`Route::authorize`]).
+    Rules {
+        /// The matched route.
+        route: &'a Route,
+        /// What the rules see of the token.
+        subject: &'a Subject<'a>,
+        /// The normalized path (`bind` reads its captures there).
+        path: &'a str,
+        /// The first rule not met, if any.
+        outcome: Result<(), &'a Forbidden>,
+    },
+}
+
+/// Hears each step of [`admit_traced`]: its own ([`Step`]) and the verifier's. `()`
+/// hears nothing, at no cost.
+pub trait Trace: verify::Trace {
+    /// `step` was taken.
+    fn admit_step(&mut self, step: Step<'_>);
+}
+
+impl Trace for () {
+    #[inline(always)]
+    fn admit_step(&mut self, _: Step<'_>) {}
+}
+
 /// Normalizes the path, finds the route and applies it.
 pub async fn admit<'s>(
     snap: &'s Snapshot,
@@ -40,17 +95,38 @@ pub async fn admit<'s>(
     target: Target<'_>,
     headers: &HeaderMap,
 ) -> Result<Admitted<'s>, Refused<'s>> {
-    let normalized =
-        path::normalize(target.path).map_err(|e| (None, Refusal::BadRequest(e.to_string())))?;
-    let (_, route) = snap
-        .routes
-        .find(target.method, target.host, &normalized)
+    admit_traced(snap, keys, target, headers, &mut ()).await
+}
+
+/// [`admit`], reporting each step to `trace` as it is taken: the proxy passes `()`
+/// (which compiles to `admit`), `explain` a printer, so that `explain` shows the
+/// proxy's own decision, step by step.
+pub async fn admit_traced<'s, T: Trace>(
+    snap: &'s Snapshot,
+    keys: &KeyStore,
+    target: Target<'_>,
+    headers: &HeaderMap,
+    trace: &mut T,
+) -> Result<Admitted<'s>, Refused<'s>> {
+    let normalized = path::normalize(target.path);
+    trace.admit_step(Step::Path {
+        raw: target.path,
+        normalized: normalized.as_deref(),
+    });
+    let normalized = normalized.map_err(|e| (None, Refusal::BadRequest(e.to_string())))?;
+    // First match wins, in the order written (`RouteTable::find`), each try reported.
+    let route = (snap.routes.routes().iter())
+        .find(|route| {
+            let outcome = route.check(target.method, target.host, &normalized);
+            trace.admit_step(Step::Route { route, outcome });
+            outcome.is_ok()
+        })
         .ok_or((None, Refusal::NoRoute))?;
     let principal = match route.auth() {
         AuthMode::Deny => return Err((Some(route), Refusal::Denied)),
         AuthMode::Public => None,
         AuthMode::Required | AuthMode::Optional => {
-            authenticate(snap, keys, route, headers, &normalized)
+            authenticate(snap, keys, route, headers, &normalized, trace)
                 .await
                 .map_err(|r| (Some(route), r))?
         }
@@ -69,24 +145,57 @@ pub async fn admit<'s>(
 /// Finds and verifies the token, then applies the route's rules. On an `optional` route
 /// a request without a token passes anonymous: no rule (`groups_*`, `scopes_*`,
 /// `claims`, `bind`) applies to it, and no identity reaches the upstream.
-async fn authenticate(
+async fn authenticate<T: Trace>(
     snap: &Snapshot,
     keys: &KeyStore,
     route: &Route,
     headers: &HeaderMap,
     normalized_path: &str,
+    trace: &mut T,
 ) -> Result<Option<Verified>, Refusal> {
-    let token = match token::find(headers, &snap.config.token, &snap.client_ids) {
+    let found = token::find(headers, &snap.config.token, &snap.client_ids);
+    trace.admit_step(Step::Token { found: &found });
+    let token = match found {
         Found::Token(t) => t,
         Found::Missing if route.auth() == AuthMode::Optional => return Ok(None),
         Found::Missing => return Err(Refusal::MissingToken),
         Found::Malformed(why) => return Err(Refusal::InvalidToken(AuthError::Malformed(why))),
     };
-    let verified = verify(snap, keys, &token).await?;
-    let issuer = &snap.config.issuers[verified.issuer_idx].name;
-    let subject = subject(&verified.claims, issuer);
-    (route.authorize(&subject, normalized_path)).map_err(Refusal::Forbidden)?;
+    let verified = verify(snap, keys, &token, trace).await?;
+    let claims = &verified.claims;
+    authorize(
+        snap,
+        route,
+        verified.issuer_idx,
+        claims,
+        normalized_path,
+        trace,
+    )?;
     Ok(Some(verified))
+}
+
+/// The route's rules on the claims of a token from `snap`'s issuer `issuer_idx`.
+///
+/// # Errors
+///
+/// [`Refusal::Forbidden`] naming the first rule not met.
+pub(crate) fn authorize<T: Trace>(
+    snap: &Snapshot,
+    route: &Route,
+    issuer_idx: usize,
+    claims: &Claims,
+    normalized_path: &str,
+    trace: &mut T,
+) -> Result<(), Refusal> {
+    let subject = subject(claims, &snap.config.issuers[issuer_idx].name);
+    let outcome = route.authorize(&subject, normalized_path);
+    trace.admit_step(Step::Rules {
+        route,
+        subject: &subject,
+        path: normalized_path,
+        outcome: outcome.as_ref().map(|_| ()),
+    });
+    outcome.map_err(Refusal::Forbidden)
 }
 
 /// What the route rules see of verified `claims` from the issuer named `issuer`.
@@ -114,19 +223,25 @@ impl ClaimSource for Claims {
 
 /// Verifies, giving an unknown `kid` one chance: the key set may have rotated since it
 /// was fetched. The refetch is shared and rate limited by the key store.
-async fn verify(snap: &Snapshot, keys: &KeyStore, token: &str) -> Result<Verified, Refusal> {
-    let refusal = |e: AuthError| match e {
-        AuthError::IssuerNotReady { issuer_idx } => {
-            Refusal::IssuerNotReady(snap.config.issuers[issuer_idx].name.clone())
-        }
-        other => Refusal::InvalidToken(other),
-    };
-    match snap.verifier.verify(token, keys, now()) {
+async fn verify<T: Trace>(
+    snap: &Snapshot,
+    keys: &KeyStore,
+    token: &str,
+    trace: &mut T,
+) -> Result<Verified, Refusal> {
+    let refusal = |e| refusal(snap, e);
+    match snap.verifier.verify_traced(token, keys, now(), trace) {
         Err(AuthError::UnknownKid { issuer_idx }) => {
             let ticket = keys.refetch_for_unknown_kid(issuer_idx);
             // Boxed: the rare path keeps its timer out of every request's future.
-            if ticket.is_granted() && Box::pin(ticket.wait(snap.config.jwks.fetch_timeout)).await {
-                snap.verifier.verify(token, keys, now()).map_err(refusal)
+            let refetched =
+                ticket.is_granted() && Box::pin(ticket.wait(snap.config.jwks.fetch_timeout)).await;
+            trace.admit_step(Step::Refetch {
+                issuer_idx,
+                refetched,
+            });
+            if refetched {
+                (snap.verifier.verify_traced(token, keys, now(), trace)).map_err(refusal)
             } else {
                 Err(refusal(AuthError::UnknownKid { issuer_idx }))
             }
@@ -135,6 +250,18 @@ async fn verify(snap: &Snapshot, keys: &KeyStore, token: &str) -> Result<Verifie
     }
 }
 
+/// The refusal for a token the verifier refused: 503 while the issuer has no keys,
+/// else 401.
+pub(crate) fn refusal(snap: &Snapshot, e: AuthError) -> Refusal {
+    match e {
+        AuthError::IssuerNotReady { issuer_idx } => {
+            Refusal::IssuerNotReady(snap.config.issuers[issuer_idx].name.clone())
+        }
+        other => Refusal::InvalidToken(other),
+    }
+}
+
+/// Unix seconds.
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -23,12 +23,14 @@ mod cache;
 mod claims;
 mod error;
 mod token;
+mod trace;
 
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -41,6 +43,8 @@ use jsonwebtoken::{Algorithm, errors::ErrorKind};
 pub use claims::{ClaimRef, Claims, NumericDate, UNREADABLE_CLAIMS};
 pub use error::AuthError;
 pub use token::MAX_TOKEN_BYTES;
+use trace::traced;
+pub use trace::{Step, Trace};
 
 use crate::config::{Issuer, TokenSettings};
 use crate::jwks::{KeySet, KeyStore, VerifyKey};
@@ -107,8 +111,22 @@ impl Verifier {
 
     /// Verifies `token` at `now` (unix seconds). Never awaits, never locks.
     pub fn verify(&self, token: &str, keys: &KeyStore, now: u64) -> Result<Verified, AuthError> {
+        self.verify_traced(token, keys, now, &mut ())
+    }
+
+    /// [`Verifier::verify`], reporting each [`Step`] to `trace` as it is taken (the proxy
+    /// passes `()`, which compiles to `verify`; `explain` passes a printer).
+    pub fn verify_traced<T: Trace>(
+        &self,
+        token: &str,
+        keys: &KeyStore,
+        now: u64,
+        trace: &mut T,
+    ) -> Result<Verified, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::Malformed("token larger than 16 KiB"));
+            let e = AuthError::Malformed("token larger than 16 KiB");
+            trace.verify_step(Step::Format { bytes: token.len() }, Err(e));
+            return Err(e);
         }
         let now = now as f64;
         if let Some(hit) = self
@@ -116,13 +134,34 @@ impl Verifier {
             .as_ref()
             .and_then(|c| c.get(token, keys, now, self.leeway))
         {
+            trace.verify_step(Step::Cached, Ok(()));
             return Ok(hit);
         }
-        let (verified, set, text) = self.verify_uncached(token, keys, now)?;
+        let (verified, set, text) = self.verify_uncached(token, keys, now, trace)?;
         if let Some(cache) = &self.cache {
             cache.insert(text, &verified, &set);
         }
         Ok(verified)
+    }
+
+    /// Every check but the signature's, which is not made, for `explain` without keys:
+    /// what the proxy would decide *if* the signature verifies. The token's format,
+    /// header and issuer are read again without being reported (the failed
+    /// [`Verifier::verify_traced`] that found no keys reported them); then the claims
+    /// are checked as [`Verifier::verify_traced`] checks them, reported to `trace`.
+    ///
+    /// The result is [`Unverified`], never a [`Verified`]: nothing admits a request on
+    /// it, and the proxy never calls this.
+    pub(crate) fn check_unverified<T: Trace>(
+        &self,
+        token: &str,
+        now: u64,
+        trace: &mut T,
+    ) -> Result<Unverified, AuthError> {
+        let read = self.read(token, &mut ())?;
+        let issuer_idx = read.issuer_idx;
+        let claims = self.accept(issuer_idx, read.claims, now as f64, trace)?;
+        Ok(Unverified { issuer_idx, claims })
     }
 
     /// Drops every cached verification (config reload).
@@ -132,15 +171,50 @@ impl Verifier {
         }
     }
 
-    fn verify_uncached(
+    fn verify_uncached<T: Trace>(
         &self,
         token: &str,
         keys: &KeyStore,
         now: f64,
+        trace: &mut T,
     ) -> Result<(Verified, Arc<KeySet>, Arc<str>), AuthError> {
-        let segments = token::split(token)?;
-        let header = token::header(segments.header)?;
-        let payload = token::decode(segments.payload)?;
+        let read = self.read(token, trace)?;
+        let issuer_idx = read.issuer_idx;
+        let set = keys.get(issuer_idx);
+        let outcome = set.as_ref().map(|_| ());
+        let outcome = outcome.ok_or(AuthError::IssuerNotReady { issuer_idx });
+        traced(trace, Step::KeySet { issuer_idx }, outcome)?;
+        let set = set.ok_or(AuthError::IssuerNotReady { issuer_idx })?;
+        let kid = &read.header.kid;
+        let key = set.get(kid);
+        let outcome = key.map(|_| ()).ok_or(AuthError::UnknownKid { issuer_idx });
+        traced(trace, Step::Key { kid, keys: &set }, outcome)?;
+        let key = key.ok_or(AuthError::UnknownKid { issuer_idx })?;
+        self.check_algorithm(issuer_idx, read.header.alg, key, trace)?;
+        traced(trace, Step::Signature, check_signature(&read.segments, key))?;
+        let claims = self.accept(issuer_idx, read.claims, now, trace)?;
+        let verified = Verified {
+            issuer_idx,
+            claims: Arc::new(claims),
+        };
+        Ok((verified, set, read.text))
+    }
+
+    /// What is read before the signature: the segments, the header, the payload (once,
+    /// typed) and the issuer chosen by `iss`.
+    fn read<'t, T: Trace>(&self, token: &'t str, trace: &mut T) -> Result<Read<'t>, AuthError> {
+        let step = Step::Format { bytes: token.len() };
+        let segments = token::split(token);
+        traced(trace, step, segments.as_ref().map(|_| ()).map_err(|e| *e))?;
+        let segments = segments?;
+        let header = token::header(segments.header, trace)?;
+        let payload = token::decode(segments.payload);
+        traced(
+            trace,
+            Step::Payload,
+            payload.as_ref().map(|_| ()).map_err(|e| *e),
+        )?;
+        let payload = payload?;
         // One copy of the token text: the cache's key, and through `X-Auth-Claims` the
         // claims' view of the payload segment.
         let text: Arc<str> = Arc::from(token);
@@ -150,64 +224,127 @@ impl Verifier {
         // refuses is read again for `iss` alone, so that an unsigned or forged token is
         // refused for its signature before its claims are judged.
         let claims = Claims::parse(&payload, payload_b64, &self.claim_names);
-        let issuer_idx = match &claims {
-            Ok(claims) => self.issuer_index(&claims.iss)?,
-            Err(_) => self.issuer_index(&token::unverified_iss(&payload)?)?,
+        let iss = match &claims {
+            Ok(claims) => Ok(Cow::Borrowed(claims.iss.as_str())),
+            Err(_) => token::unverified_iss(&payload),
         };
-        let set = keys
-            .get(issuer_idx)
-            .ok_or(AuthError::IssuerNotReady { issuer_idx })?;
-        let key = set
-            .get(&header.kid)
-            .ok_or(AuthError::UnknownKid { issuer_idx })?;
-        self.check_algorithm(issuer_idx, header.alg, key)?;
-        check_signature(&segments, key)?;
-        let mut claims = claims.map_err(|_| AuthError::Malformed(UNREADABLE_CLAIMS))?;
-        self.check_claims(issuer_idx, &mut claims, now)?;
-        Ok((
-            Verified {
-                issuer_idx,
-                claims: Arc::new(claims),
-            },
-            set,
+        let issuer_idx = self.issuer_index(iss, trace)?;
+        Ok(Read {
+            segments,
+            header,
             text,
-        ))
+            claims,
+            issuer_idx,
+        })
     }
 
-    fn issuer_index(&self, iss: &str) -> Result<usize, AuthError> {
-        self.issuers
-            .iter()
-            .position(|i| i.issuer == iss)
-            .ok_or(AuthError::WrongIssuer)
+    /// The configured issuer whose `issuer` is `iss`, exactly.
+    fn issuer_index<T: Trace>(
+        &self,
+        iss: Result<Cow<'_, str>, AuthError>,
+        trace: &mut T,
+    ) -> Result<usize, AuthError> {
+        let iss = iss.as_deref();
+        let issuer_idx = iss
+            .ok()
+            .and_then(|iss| self.issuers.iter().position(|i| i.issuer == iss));
+        let step = Step::Issuer {
+            iss: iss.ok(),
+            issuer_idx,
+        };
+        let outcome = match (iss, issuer_idx) {
+            (Err(e), _) => Err(*e),
+            (Ok(_), None) => Err(AuthError::WrongIssuer),
+            (Ok(_), Some(_)) => Ok(()),
+        };
+        traced(trace, step, outcome)?;
+        issuer_idx.ok_or(AuthError::WrongIssuer)
     }
 
     /// Trust the key, not the token: the header may only repeat the key's algorithm.
-    fn check_algorithm(
+    fn check_algorithm<T: Trace>(
         &self,
         idx: usize,
         alg: Algorithm,
         key: &VerifyKey,
+        trace: &mut T,
     ) -> Result<(), AuthError> {
-        if alg != key.algorithm || !self.issuers[idx].algorithms.contains(&alg) {
-            return Err(AuthError::DisallowedAlg);
-        }
-        Ok(())
+        let allowed = &self.issuers[idx].algorithms;
+        let outcome = match alg == key.algorithm && allowed.contains(&alg) {
+            true => Ok(()),
+            false => Err(AuthError::DisallowedAlg),
+        };
+        let step = Step::Algorithm {
+            alg,
+            key: key.algorithm,
+            allowed,
+        };
+        traced(trace, step, outcome)
     }
 
-    fn check_claims(&self, idx: usize, claims: &mut Claims, now: f64) -> Result<(), AuthError> {
+    /// The claims, once the signature holds (or, for `explain` without keys, is not
+    /// checked): readable, then [`Verifier::check_claims`].
+    fn accept<T: Trace>(
+        &self,
+        idx: usize,
+        claims: Result<Claims, serde_json::Error>,
+        now: f64,
+        trace: &mut T,
+    ) -> Result<Claims, AuthError> {
+        let outcome = match &claims {
+            Ok(_) => Ok(()),
+            Err(_) => Err(AuthError::Malformed(UNREADABLE_CLAIMS)),
+        };
+        traced(
+            trace,
+            Step::Claims {
+                claims: claims.as_ref(),
+            },
+            outcome,
+        )?;
+        let mut claims = claims.map_err(|_| AuthError::Malformed(UNREADABLE_CLAIMS))?;
+        self.check_claims(idx, &mut claims, now, trace)?;
+        Ok(claims)
+    }
+
+    fn check_claims<T: Trace>(
+        &self,
+        idx: usize,
+        claims: &mut Claims,
+        now: f64,
+        trace: &mut T,
+    ) -> Result<(), AuthError> {
         let issuer = &self.issuers[idx];
         if claims.iss != issuer.issuer {
             return Err(AuthError::WrongIssuer); // unreachable: same bytes as the lookup
         }
-        check_times(claims, now, self.leeway)?;
-        if issuer.cognito && claims.declared_use.is_none() {
-            return Err(AuthError::Malformed("token_use is missing"));
-        }
-        if !issuer.token_use.contains(&claims.token_use) {
-            return Err(AuthError::WrongTokenUse(claims.token_use));
-        }
-        check_client(issuer, claims)
+        check_times(claims, now, self.leeway, trace)?;
+        let step = Step::TokenUse { issuer, claims };
+        traced(trace, step, check_token_use(issuer, claims))?;
+        let outcome = check_client(issuer, claims);
+        traced(trace, Step::Client { issuer, claims }, outcome)
     }
+}
+
+/// Claims whose every check passed but the signature's, which was not made (see
+/// [`Verifier::check_unverified`]).
+#[derive(Debug)]
+pub(crate) struct Unverified {
+    /// Index into the issuer list the verifier was built from.
+    pub issuer_idx: usize,
+    /// The claims, as read: their signature is not checked.
+    pub claims: Claims,
+}
+
+/// What [`Verifier::read`] found before the signature.
+struct Read<'t> {
+    segments: Segments<'t>,
+    header: token::Header,
+    /// The token text, shared with the claims' payload view.
+    text: Arc<str>,
+    /// The typed claims, or why they could not be read (judged after the signature).
+    claims: Result<Claims, serde_json::Error>,
+    issuer_idx: usize,
 }
 
 /// `range` of `text` as a header value sharing `text`'s allocation.
@@ -223,15 +360,43 @@ fn shared_slice(text: &Arc<str>, range: Range<usize>) -> Result<HeaderValue, Aut
 }
 
 /// RFC 7519 §4.1.4-4.1.6, with `leeway` of clock skew either way.
-fn check_times(claims: &Claims, now: f64, leeway: f64) -> Result<(), AuthError> {
-    if claims.exp.0 + leeway <= now {
-        return Err(AuthError::Expired);
+fn check_times<T: Trace>(
+    claims: &Claims,
+    now: f64,
+    leeway: f64,
+    trace: &mut T,
+) -> Result<(), AuthError> {
+    let time = |claim, at| Step::Time {
+        claim,
+        at,
+        now,
+        leeway,
+    };
+    let expired = claims.exp.0 + leeway <= now;
+    let outcome = if expired {
+        Err(AuthError::Expired)
+    } else {
+        Ok(())
+    };
+    traced(trace, time("exp", Some(claims.exp)), outcome)?;
+    for (claim, at) in [("nbf", claims.nbf), ("iat", claims.iat)] {
+        let outcome = match at.is_some_and(|at| at.0 > now + leeway) {
+            true => Err(AuthError::NotYetValid(claim)),
+            false => Ok(()),
+        };
+        traced(trace, time(claim, at), outcome)?;
     }
-    if claims.nbf.is_some_and(|nbf| nbf.0 > now + leeway) {
-        return Err(AuthError::NotYetValid("nbf"));
+    Ok(())
+}
+
+/// A Cognito user pool always says which kind of token it issued; the issuer must
+/// accept that kind.
+fn check_token_use(issuer: &Issuer, claims: &Claims) -> Result<(), AuthError> {
+    if issuer.cognito && claims.declared_use.is_none() {
+        return Err(AuthError::Malformed("token_use is missing"));
     }
-    if claims.iat.is_some_and(|iat| iat.0 > now + leeway) {
-        return Err(AuthError::NotYetValid("iat"));
+    if !issuer.token_use.contains(&claims.token_use) {
+        return Err(AuthError::WrongTokenUse(claims.token_use));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 
 use super::AuthError;
+use super::trace::{Step, Trace, traced};
 
 /// Longest token accepted; anything longer is refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -86,9 +87,41 @@ pub(crate) fn decode(segment: &str) -> Result<Vec<u8>, AuthError> {
 
 /// Parses the header and refuses `none`, unknown and HMAC algorithms outright: this
 /// verifier holds only public keys, so a symmetric algorithm can only be an attack.
-pub(crate) fn header(segment: &str) -> Result<Header, AuthError> {
-    let raw: RawHeader = serde_json::from_slice(&decode(segment)?)
-        .map_err(|_| AuthError::Malformed("header is not a JSON object with a string alg"))?;
+/// Reports the header, as sent, to `trace`.
+pub(crate) fn header<T: Trace>(segment: &str, trace: &mut T) -> Result<Header, AuthError> {
+    let raw = decode(segment).and_then(|bytes| {
+        serde_json::from_slice::<RawHeader>(&bytes)
+            .map_err(|_| AuthError::Malformed("header is not a JSON object with a string alg"))
+    });
+    let raw = match raw {
+        Ok(raw) => raw,
+        Err(e) => {
+            trace.verify_step(
+                Step::Header {
+                    alg: None,
+                    kid: None,
+                },
+                Err(e),
+            );
+            return Err(e);
+        }
+    };
+    let step = Step::Header {
+        alg: Some(&raw.alg),
+        kid: raw.kid.as_deref(),
+    };
+    let alg = screen(&raw);
+    traced(trace, step, alg.map(|_| ()))?;
+    Ok(Header {
+        alg: alg?,
+        kid: raw.kid.ok_or(NO_KID)?,
+    })
+}
+
+const NO_KID: AuthError = AuthError::Malformed("header has no kid");
+
+/// `crit`, then the algorithm, then the kid.
+fn screen(raw: &RawHeader) -> Result<Algorithm, AuthError> {
     if raw.crit.is_some() {
         return Err(AuthError::Malformed("header has critical extensions"));
     }
@@ -96,8 +129,10 @@ pub(crate) fn header(segment: &str) -> Result<Header, AuthError> {
     if alg.family() == AlgorithmFamily::Hmac {
         return Err(AuthError::DisallowedAlg);
     }
-    let kid = raw.kid.ok_or(AuthError::Malformed("header has no kid"))?;
-    Ok(Header { alg, kid })
+    match raw.kid {
+        Some(_) => Ok(alg),
+        None => Err(NO_KID),
+    }
 }
 
 /// Reads `iss` from the (not yet verified) payload, only to pick the issuer.
@@ -133,7 +168,7 @@ mod tests {
 
     #[test]
     fn header_algorithm_screen() {
-        let h = |json: &str| header(&b64(json));
+        let h = |json: &str| header(&b64(json), &mut ());
         assert_eq!(
             h(r#"{"alg":"RS256","kid":"k"}"#).unwrap().alg,
             Algorithm::RS256
