@@ -15,7 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The request as the route rules see it.
 #[derive(Debug)]
 pub struct Target<'a> {
+    /// The request's method.
     pub method: &'a Method,
+    /// Its `Host` (or `:authority`), when it has one.
     pub host: Option<&'a str>,
     /// The raw path, without the query.
     pub path: &'a str,
@@ -24,7 +26,9 @@ pub struct Target<'a> {
 /// An admitted request: its route, who it is, and whether the path had to change.
 #[derive(Debug)]
 pub struct Admitted<'s> {
+    /// The route that matched.
     pub route: &'s Route,
+    /// The verified token, unless the route is public (or optional, and none came).
     pub principal: Option<Verified>,
     /// The normalized path when it differs from the request's (which is then replaced).
     pub new_path: Option<String>,

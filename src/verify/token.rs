@@ -52,7 +52,7 @@ struct UnverifiedIss<'a> {
 
 impl Segments<'_> {
     /// Where the payload segment lies in the token.
-    pub fn payload_range(&self) -> std::ops::Range<usize> {
+    pub(crate) fn payload_range(&self) -> std::ops::Range<usize> {
         let start = self.header.len() + 1;
         start..start + self.payload.len()
     }
