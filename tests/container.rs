@@ -14,6 +14,7 @@
 mod support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::tokens::{self, CLIENT, ISSUER, bearer, sign};
@@ -29,8 +30,8 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").unwrap().uid() == 0
 }
 
-/// `cognigate args...` inside the sandbox.
-fn sandboxed(args: &[&str]) -> Command {
+/// `BIN args...` inside the sandbox.
+fn sandboxed(bin: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("unshare");
     if !is_root() {
         cmd.args(["--user", "--map-root-user"]);
@@ -56,14 +57,14 @@ fn sandboxed(args: &[&str]) -> Command {
             "--",
         ]);
     }
-    cmd.arg(proxy::binary_path()).args(args);
+    cmd.arg(bin).args(args);
     cmd.env_remove("HOME").current_dir("/");
     cmd
 }
 
 /// Fails with one line when this machine cannot build the sandbox at all.
-fn sandbox_works() {
-    let out = sandboxed(&["--version"])
+fn sandbox_works(bin: &Path) {
+    let out = sandboxed(bin, &["--version"])
         .output()
         .unwrap_or_else(|e| panic!("the container test needs unshare (util-linux): {e}"));
     assert!(
@@ -73,9 +74,19 @@ fn sandbox_works() {
     );
 }
 
-/// A config directory and file that only root may write (mode 0555 / 0444).
-fn read_only_config(body: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+/// A directory only root may write (mode 0555) with the config (0444) and a copy of the
+/// binary. Outside `/tmp`, which the sandbox replaces: a checkout (and so the target
+/// directory) may well be under `/tmp`.
+fn read_only_config(body: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let base = match Path::new("/var/tmp").is_dir() {
+        true => PathBuf::from("/var/tmp"),
+        false => PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+    };
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let bin = dir.path().join("cognigate");
+    if std::fs::hard_link(proxy::binary_path(), &bin).is_err() {
+        std::fs::copy(proxy::binary_path(), &bin).unwrap();
+    }
     let path = dir.path().join("cognigate.toml");
     std::fs::write(
         &path,
@@ -84,12 +95,12 @@ fn read_only_config(body: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     .unwrap();
     std::fs::set_permissions(&path, PermissionsExt::from_mode(0o444)).unwrap();
     std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o555)).unwrap();
-    (dir, path)
+    (dir, path, bin)
 }
 
 /// `cognigate health --url URL` in the sandbox, as the image's HEALTHCHECK runs it.
-fn health(url: &str) -> (Option<i32>, String) {
-    let out = sandboxed(&["health", "--url", url]).output().unwrap();
+fn health(bin: &Path, url: &str) -> (Option<i32>, String) {
+    let out = sandboxed(bin, &["health", "--url", url]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code(), stderr)
 }
@@ -115,17 +126,23 @@ fn root_mount_options(pid: u32) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_as_nonroot_on_a_read_only_filesystem_with_its_health_check() {
-    tokio::task::spawn_blocking(sandbox_works).await.unwrap();
     let key = tokens::key();
     let jwks = jwks_server::start(&key.jwks_json).await;
     let app = echo::start().await;
-    let (dir, config) = read_only_config(&format!(
+    let (dir, config, exe) = read_only_config(&format!(
         "[upstream]\nurl = \"{}\"\n\n[[issuers]]\nname = \"main\"\nissuer = \"{ISSUER}\"\n\
          client_ids = [\"{CLIENT}\"]\njwks_uri = \"{}\"\n\n[[routes]]\npath = \"/**\"\n",
         app.url(),
         jwks.uri()
     ));
-    let mut bin = proxy::spawn_command(sandboxed(&["run", "--config", config.to_str().unwrap()]));
+    let works = exe.clone();
+    tokio::task::spawn_blocking(move || sandbox_works(&works))
+        .await
+        .unwrap();
+    let mut bin = proxy::spawn_command(sandboxed(
+        &exe,
+        &["run", "--config", config.to_str().unwrap()],
+    ));
     let pid = bin.child.id();
 
     let expected_uid = if is_root() {
@@ -144,7 +161,7 @@ async fn runs_as_nonroot_on_a_read_only_filesystem_with_its_health_check() {
     let readyz = format!("http://{}/readyz", bin.admin);
     let started = Instant::now();
     loop {
-        let (code, stderr) = tokio::task::block_in_place(|| health(&readyz));
+        let (code, stderr) = tokio::task::block_in_place(|| health(&exe, &readyz));
         if code == Some(0) {
             break;
         }
@@ -153,7 +170,7 @@ async fn runs_as_nonroot_on_a_read_only_filesystem_with_its_health_check() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let missing = format!("http://{}/nope", bin.admin);
-    let (code, stderr) = tokio::task::block_in_place(|| health(&missing));
+    let (code, stderr) = tokio::task::block_in_place(|| health(&exe, &missing));
     assert_eq!(code, Some(1));
     assert!(stderr.contains("404"), "{stderr}");
 
