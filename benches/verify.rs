@@ -63,6 +63,7 @@ fn route(path: &str, groups: &[&str]) -> RouteConfig {
         issuers: Vec::new(),
         claims: Default::default(),
         bind: Default::default(),
+        login: false,
     }
 }
 

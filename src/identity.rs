@@ -175,6 +175,14 @@ impl IdentityHeaders {
         HeaderValue::from_str(&names.join(", ")).ok()
     }
 
+    /// Sets `X-Auth-Email` (a session's, from its id token) unless the token's own
+    /// claims set it.
+    pub fn set_email(&self, headers: &mut HeaderMap, email: &HeaderValue) {
+        if !headers.contains_key(&self.names.email) {
+            headers.insert(self.names.email.clone(), email.clone());
+        }
+    }
+
     /// Sets the verified identity. Call after [`strip`](Self::strip). Verification has
     /// refused tokens whose standard identity claims cannot be header values; a
     /// `claim_headers` claim that cannot (a control character) leaves its header unset.

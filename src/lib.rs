@@ -10,6 +10,7 @@ pub mod config;
 pub mod connect_error;
 pub mod identity;
 pub mod jwks;
+pub mod login;
 pub mod mint;
 pub mod policy;
 pub mod proxy;

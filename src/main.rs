@@ -71,6 +71,9 @@ enum Command {
         /// Fetch every issuer's JWKS and verify the signature for real.
         #[arg(long)]
         fetch: bool,
+        /// The request's Cookie header (e.g. a browser session's cookies, with [login]).
+        #[arg(long, value_name = "COOKIES")]
+        cookie: Option<String>,
         /// HTTP method, e.g. GET.
         method: String,
         /// http://host/path?query, or just /path?query.
@@ -190,6 +193,7 @@ async fn dispatch(command: Command) -> ExitCode {
             token,
             token_file,
             fetch,
+            cookie,
             method,
             url,
         } => {
@@ -203,6 +207,7 @@ async fn dispatch(command: Command) -> ExitCode {
                 url,
                 token,
                 fetch,
+                cookie,
             };
             finish_or_fail(commands::explain::explain(&config, &query).await)
         }

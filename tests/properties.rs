@@ -58,6 +58,7 @@ fn route(path: &str) -> RouteConfig {
         issuers: Vec::new(),
         claims: Default::default(),
         bind: Default::default(),
+        login: false,
     }
 }
 

@@ -82,6 +82,9 @@ fn route(path: &str) -> RouteConfig {
         scopes_all: Vec::new(),
         token_use: Vec::new(),
         issuers: Vec::new(),
+        claims: Default::default(),
+        bind: Default::default(),
+        login: false,
     }
 }
 

@@ -20,6 +20,7 @@ use crate::policy::Route;
 use crate::proxy::Snapshot;
 use crate::proxy::auth::{self, Target};
 use crate::proxy::error::Refusal;
+use crate::proxy::login::{Effects, Origin};
 use crate::verify::Claims;
 use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderMap, HeaderValue, Method, Uri};
@@ -51,6 +52,8 @@ pub struct Query {
     pub token: TokenSource,
     /// Fetch every issuer's JWKS and verify signatures for real.
     pub fetch: bool,
+    /// The request's `Cookie` header (a browser session's, with `[login]`).
+    pub cookie: Option<String>,
 }
 
 /// The outcome: allowed (with the verified identity, if any) or refused.
@@ -64,6 +67,8 @@ enum Verdict {
 
 /// The request as parsed from the command line.
 struct Parsed {
+    scheme: String,
+    return_to: String,
     method: Method,
     path: String,
     query: Option<String>,
@@ -84,7 +89,12 @@ pub async fn explain(config_path: &Path, query: &Query) -> Result<Report, String
         .map_err(|_| format!("{:?} is not an HTTP method", query.method))?;
     let token = read_token(&query.token)?;
     let mut out = Vec::new();
-    let parsed = match parse_request(method, &query.url, token.as_deref()) {
+    let parsed = match parse_request(
+        method,
+        &query.url,
+        token.as_deref(),
+        query.cookie.as_deref(),
+    ) {
         Ok(parsed) => parsed,
         Err(refusal) => {
             out.push(format!("request: {} {}", query.method, query.url));
@@ -126,8 +136,14 @@ fn read_token(source: &TokenSource) -> Result<Option<String>, String> {
     }
 }
 
-/// Method, path, query and the headers a client would send (`Host`, `Authorization`).
-fn parse_request(method: Method, url: &str, token: Option<&str>) -> Result<Parsed, Refusal> {
+/// Method, path, query and the headers a client would send (`Host`, `Authorization`,
+/// `Cookie`).
+fn parse_request(
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    cookie: Option<&str>,
+) -> Result<Parsed, Refusal> {
     let uri: Uri = url
         .parse()
         .map_err(|_| Refusal::BadRequest(format!("{url:?} is not a valid request target")))?;
@@ -142,7 +158,17 @@ fn parse_request(method: Method, url: &str, token: Option<&str>) -> Result<Parse
             .map_err(|_| Refusal::BadRequest("the token is not a valid header value".into()))?;
         headers.insert(AUTHORIZATION, value);
     }
+    if let Some(cookie) = cookie {
+        let value = HeaderValue::from_str(cookie)
+            .map_err(|_| Refusal::BadRequest("the cookie is not a valid header value".into()))?;
+        headers.insert(http::header::COOKIE, value);
+    }
     Ok(Parsed {
+        scheme: uri.scheme_str().unwrap_or("https").to_owned(),
+        return_to: uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned(),
         method,
         path: uri.path().to_owned(),
         query: uri.query().map(str::to_owned),
@@ -160,6 +186,11 @@ impl Parsed {
             method: &self.method,
             host: self.host(),
             path: &self.path,
+            origin: self.host().map(|host| Origin {
+                scheme: &self.scheme,
+                host,
+                return_to: &self.return_to,
+            }),
         }
     }
 }
@@ -195,7 +226,16 @@ async fn decide(
     req: &Parsed,
     printer: &mut Printer<'_>,
 ) -> Verdict {
-    let admitted = auth::admit_traced(snap, keys, req.target(), &req.headers, printer).await;
+    let mut effects = Effects::default();
+    let admitted = auth::admit_traced(
+        snap,
+        keys,
+        req.target(),
+        &req.headers,
+        &mut effects,
+        printer,
+    )
+    .await;
     match admitted {
         Ok(admitted) => Verdict::Allowed {
             path: admitted.new_path.unwrap_or_else(|| req.path.clone()),

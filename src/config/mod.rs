@@ -45,6 +45,8 @@ pub struct Config {
     pub identity: IdentitySettings,
     /// `[[routes]]`, in config order (first match wins).
     pub routes: Vec<RouteConfig>,
+    /// `[login]`: browser sessions through Cognito managed login.
+    pub login: Option<LoginSettings>,
 }
 
 /// What the proxy listener does with an allowed request.
@@ -212,4 +214,77 @@ pub struct RouteConfig {
     pub claims: BTreeMap<String, Vec<String>>,
     /// `bind`: capture name (a `{name}` of `path`) -> the claim it must equal.
     pub bind: BTreeMap<String, String>,
+    /// `login`: a navigation without a token is sent to sign in (needs `[login]`).
+    pub login: bool,
+}
+
+/// `[login]`, validated: the endpoints are the domain's, the secrets decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginSettings {
+    /// Index of the `[[issuers]]` entry whose tokens sessions hold.
+    pub issuer_idx: usize,
+    /// The pool's domain, without a trailing slash (`https://x.auth.<region>.amazoncognito.com`).
+    pub domain: String,
+    /// The app client with the code grant.
+    pub client_id: String,
+    /// Set for a confidential client: HTTP Basic authentication at the token endpoint.
+    pub client_secret: Option<Secret>,
+    /// Scopes asked for (`openid` among them).
+    pub scopes: Vec<String>,
+    /// Where Cognito sends the browser back.
+    pub callback_path: String,
+    /// A fixed `redirect_uri` (its path is `callback_path`) instead of the request's origin.
+    pub redirect_url: Option<String>,
+    /// `GET ?rd=/path`: starts a sign-in.
+    pub start_path: String,
+    /// `GET` or `POST`: ends the session.
+    pub logout_path: String,
+    /// Cognito's `logout_uri` after sign-out; unset: the browser goes to `/`.
+    pub logout_redirect: Option<String>,
+    /// The session cookie's name (chunks add `_1`, `_2`, ...).
+    pub cookie_name: String,
+    /// Decoded secrets, each at least 32 bytes: the first seals, every one opens.
+    pub cookie_secrets: Vec<Secret>,
+    /// `Domain=` of the cookies; `None`: host-only.
+    pub cookie_domain: Option<String>,
+    /// `Secure` on every cookie.
+    pub cookie_secure: bool,
+    /// `SameSite` on the session cookie.
+    pub cookie_samesite: SameSite,
+    /// A session older than this signs in again.
+    pub session_lifetime: Duration,
+    /// Also send `Authorization: Bearer <access token>` upstream.
+    pub pass_access_token: bool,
+}
+
+/// A secret from the config: compared, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// The `SameSite` cookie attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// `SameSite=Lax`: sent on top-level navigations from other sites.
+    Lax,
+    /// `SameSite=Strict`: never sent from other sites.
+    Strict,
+    /// `SameSite=None` (requires `Secure`).
+    None,
+}
+
+impl SameSite {
+    /// The attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
 }

@@ -44,6 +44,8 @@ pub struct RawConfig {
     /// `[[routes]]`, in order.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    /// `[login]`.
+    pub login: Option<RawLogin>,
 }
 
 /// `[upstream]`
@@ -176,4 +178,45 @@ pub struct RawRoute {
     pub claims: Option<BTreeMap<String, Vec<String>>>,
     /// Capture name (a `{name}` of `path`) -> claim name.
     pub bind: Option<BTreeMap<String, String>>,
+    /// `routes[].login`.
+    pub login: Option<bool>,
+}
+
+/// `[login]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawLogin {
+    /// `login.issuer`.
+    pub issuer: Option<String>,
+    /// `login.domain`.
+    pub domain: Option<String>,
+    /// `login.client_id`.
+    pub client_id: Option<String>,
+    /// `login.client_secret`.
+    pub client_secret: Option<String>,
+    /// `login.scopes`.
+    pub scopes: Option<Vec<String>>,
+    /// `login.callback_path`.
+    pub callback_path: Option<String>,
+    /// `login.redirect_url`.
+    pub redirect_url: Option<String>,
+    /// `login.start_path`.
+    pub start_path: Option<String>,
+    /// `login.logout_path`.
+    pub logout_path: Option<String>,
+    /// `login.logout_redirect`.
+    pub logout_redirect: Option<String>,
+    /// `login.cookie_name`.
+    pub cookie_name: Option<String>,
+    /// `login.cookie_secrets`.
+    pub cookie_secrets: Option<Vec<String>>,
+    /// `login.cookie_domain`.
+    pub cookie_domain: Option<String>,
+    /// `login.cookie_secure`.
+    pub cookie_secure: Option<bool>,
+    /// `login.cookie_samesite`.
+    pub cookie_samesite: Option<String>,
+    /// `login.session_lifetime`.
+    pub session_lifetime: Option<String>,
+    /// `login.pass_access_token`.
+    pub pass_access_token: Option<bool>,
 }

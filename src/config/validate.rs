@@ -10,6 +10,7 @@ mod cross;
 mod identity;
 mod issuers;
 mod limits;
+mod login;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -50,7 +51,7 @@ pub fn validate(raw: RawConfig) -> Result<Validated, Vec<Problem>> {
     let mut c = Checker::default();
     let mode = c.mode(raw.mode.as_deref());
     let issuers = c.issuers(&raw.issuers);
-    let routes = c.routes(&raw.routes, &issuers);
+    let routes = c.routes(&raw.routes, &issuers, raw.login.is_some());
     let config = Config {
         listen: c.addr("listen", raw.listen.as_deref(), "0.0.0.0:8080"),
         admin_listen: c.addr(
@@ -67,10 +68,14 @@ pub fn validate(raw: RawConfig) -> Result<Validated, Vec<Problem>> {
         jwks: c.jwks(&raw.jwks),
         token: c.token(raw.token),
         identity: c.identity(raw.identity),
+        login: raw.login.map(|login| c.login(login, &issuers)),
         issuers,
         routes,
     };
     c.cross_checks(&config);
+    if let Some(login) = &config.login {
+        c.login_cross_checks(login, &config);
+    }
     if c.problems.is_empty() {
         Ok(Validated {
             config,

@@ -3,9 +3,11 @@
 
 use super::Snapshot;
 use super::error::Refusal;
+use super::login::{self, Effects, Origin, SessionIdentity, SessionOutcome, SessionStep};
 use super::token::{self, Found};
 use crate::config::AuthMode;
 use crate::jwks::KeyStore;
+use crate::login::SessionCookie;
 use crate::policy::{Claim, ClaimSource, Forbidden, Mismatch, PathError, Route, Subject, path};
 use crate::verify::{self, AuthError, ClaimRef, Claims, Verified};
 use http::{HeaderMap, Method};
@@ -21,6 +23,9 @@ pub struct Target<'a> {
     pub host: Option<&'a str>,
     /// The raw path, without the query.
     pub path: &'a str,
+    /// Where a browser sent to sign in comes back to; `None` when no redirect can reach
+    /// it (see [`Origin`]).
+    pub origin: Option<Origin<'a>>,
 }
 
 /// An admitted request: its route, who it is, and whether the path had to change.
@@ -32,6 +37,8 @@ pub struct Admitted<'s> {
     pub principal: Option<Verified>,
     /// The normalized path when it differs from the request's (which is then replaced).
     pub new_path: Option<String>,
+    /// Set when the principal came from a browser session.
+    pub session: Option<SessionIdentity>,
 }
 
 /// A refusal, with the route it happened on when one had matched.
@@ -67,6 +74,8 @@ pub enum Step<'a> {
         /// A refetch was granted and completed in time.
         refetched: bool,
     },
+    /// The browser session's part, when there is `[login]` and no `Authorization`.
+    Session(SessionStep<'a>),
     /// The route's rules on the verified token (see [`Route::authorize`]).
     Rules {
         /// The matched route.
@@ -85,6 +94,12 @@ pub enum Step<'a> {
 pub trait Trace: verify::Trace {
     /// `step` was taken.
     fn admit_step(&mut self, step: Step<'_>);
+
+    /// Whether admission may call the sign-in provider (refresh a session). `explain`
+    /// says no: a refresh would rotate a real session's refresh token.
+    fn calls_provider(&self) -> bool {
+        true
+    }
 }
 
 impl Trace for () {
@@ -98,18 +113,22 @@ pub async fn admit<'s>(
     keys: &KeyStore,
     target: Target<'_>,
     headers: &HeaderMap,
+    effects: &mut Effects,
 ) -> Result<Admitted<'s>, Refused<'s>> {
-    admit_traced(snap, keys, target, headers, &mut ()).await
+    admit_traced(snap, keys, target, headers, effects, &mut ()).await
 }
 
 /// [`admit`], reporting each step to `trace` as it is taken: the proxy passes `()`
 /// (which compiles to `admit`), `explain` a printer, so that `explain` shows the
 /// proxy's own decision, step by step.
+///
+/// `effects` receives what the response must carry whatever it is (session cookies).
 pub async fn admit_traced<'s, T: Trace>(
     snap: &'s Snapshot,
     keys: &KeyStore,
     target: Target<'_>,
     headers: &HeaderMap,
+    effects: &mut Effects,
     trace: &mut T,
 ) -> Result<Admitted<'s>, Refused<'s>> {
     let normalized = path::normalize(target.path);
@@ -126,11 +145,16 @@ pub async fn admit_traced<'s, T: Trace>(
             outcome.is_ok()
         })
         .ok_or((None, Refusal::NoRoute))?;
-    let principal = match route.auth() {
+    let (principal, session) = match route.auth() {
         AuthMode::Deny => return Err((Some(route), Refusal::Denied)),
-        AuthMode::Public => None,
+        AuthMode::Public => (None, None),
         AuthMode::Required | AuthMode::Optional => {
-            authenticate(snap, keys, route, headers, &normalized, trace)
+            let request = Request {
+                target: &target,
+                headers,
+                normalized_path: &normalized,
+            };
+            authenticate(snap, keys, route, request, effects, trace)
                 .await
                 .map_err(|r| (Some(route), r))?
         }
@@ -143,26 +167,70 @@ pub async fn admit_traced<'s, T: Trace>(
         route,
         principal,
         new_path,
+        session,
     })
+}
+
+/// The request as [`authenticate`] reads it.
+struct Request<'r> {
+    target: &'r Target<'r>,
+    headers: &'r HeaderMap,
+    normalized_path: &'r str,
 }
 
 /// Finds and verifies the token, then applies the route's rules. On an `optional` route
 /// a request without a token passes anonymous: no rule (`groups_*`, `scopes_*`,
 /// `claims`, `bind`) applies to it, and no identity reaches the upstream.
+///
+/// Token sources, in order: `Authorization: Bearer`, the `[login]` session, the
+/// `[token].cookies`, Amplify's cookies. A bearer token that fails is refused; it never
+/// falls back to the session. A session that cannot be used (broken, too old, refresh
+/// refused) is cleared and the search goes on.
 async fn authenticate<T: Trace>(
     snap: &Snapshot,
     keys: &KeyStore,
     route: &Route,
-    headers: &HeaderMap,
-    normalized_path: &str,
+    request: Request<'_>,
+    effects: &mut Effects,
     trace: &mut T,
-) -> Result<Option<Verified>, Refusal> {
-    let found = token::find(headers, &snap.config.token, &snap.client_ids);
+) -> Result<(Option<Verified>, Option<SessionIdentity>), Refusal> {
+    let headers = request.headers;
+    let bearer = token::authorization(headers);
+    if let (None, Some(login)) = (&bearer, &snap.login) {
+        let outcome = match login.read_session(headers) {
+            SessionCookie::Absent => None,
+            SessionCookie::Broken { present } => {
+                trace.admit_step(Step::Session(SessionStep::Broken));
+                effects.cookies.extend(login.clear_session(present));
+                None
+            }
+            SessionCookie::Open { session, present } => Some(
+                login::admit_session(snap, keys, login, session, present, effects, trace).await,
+            ),
+        };
+        match outcome {
+            Some(SessionOutcome::Admitted(verified, identity)) => {
+                authorize(
+                    snap,
+                    route,
+                    verified.issuer_idx,
+                    &verified.claims,
+                    request.normalized_path,
+                    trace,
+                )?;
+                return Ok((Some(verified), Some(identity)));
+            }
+            Some(SessionOutcome::Refused(refusal)) => return Err(refusal),
+            Some(SessionOutcome::Ended) | None => {}
+        }
+    }
+    let found =
+        bearer.unwrap_or_else(|| token::in_cookies(headers, &snap.config.token, &snap.client_ids));
     trace.admit_step(Step::Token { found: &found });
     let token = match found {
-        Found::Token(t) => t,
-        Found::Missing if route.auth() == AuthMode::Optional => return Ok(None),
-        Found::Missing => return Err(Refusal::MissingToken),
+        Found::Token(t, _) => t,
+        Found::Missing if route.auth() == AuthMode::Optional => return Ok((None, None)),
+        Found::Missing => return Err(missing(snap, route, &request, effects, trace)),
         Found::Malformed(why) => return Err(Refusal::InvalidToken(AuthError::Malformed(why))),
     };
     let verified = verify(snap, keys, &token, trace).await?;
@@ -172,10 +240,32 @@ async fn authenticate<T: Trace>(
         route,
         verified.issuer_idx,
         claims,
-        normalized_path,
+        request.normalized_path,
         trace,
     )?;
-    Ok(Some(verified))
+    Ok((Some(verified), None))
+}
+
+/// No token on a `required` route: with `[login]` and the route's `login`, a browser
+/// navigation is sent to sign in; anything else gets 401.
+fn missing<T: Trace>(
+    snap: &Snapshot,
+    route: &Route,
+    request: &Request<'_>,
+    effects: &mut Effects,
+    trace: &mut T,
+) -> Refusal {
+    match &snap.login {
+        Some(login) if route.config().login => login::missing(
+            login,
+            request.target.method,
+            request.headers,
+            request.target.origin,
+            effects,
+            trace,
+        ),
+        _ => Refusal::MissingToken,
+    }
 }
 
 /// The route's rules on the claims of a token from `snap`'s issuer `issuer_idx`.
@@ -227,7 +317,7 @@ impl ClaimSource for Claims {
 
 /// Verifies, giving an unknown `kid` one chance: the key set may have rotated since it
 /// was fetched. The refetch is shared and rate limited by the key store.
-async fn verify<T: Trace>(
+pub(super) async fn verify<T: Trace>(
     snap: &Snapshot,
     keys: &KeyStore,
     token: &str,
@@ -266,7 +356,7 @@ pub(crate) fn refusal(snap: &Snapshot, e: AuthError) -> Refusal {
 }
 
 /// Unix seconds.
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -49,6 +49,24 @@ pub enum Refusal {
     /// The upstream's response head did not come within `upstream.timeout` (504).
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
+    /// A browser navigation without a session, sent to sign in (302 to the provider).
+    #[error("sign in first")]
+    SignIn {
+        /// The provider's authorize URL.
+        location: HeaderValue,
+    },
+    /// A sign-in that cannot complete (the callback or start path): 400 for the
+    /// browser's request, 403 when the provider refused the user, 401 for tokens that do
+    /// not verify, 502/504 when the provider failed.
+    #[error("{message}")]
+    Login {
+        /// The status to answer.
+        status: StatusCode,
+        /// `result` label of `cognigate_logins_total`, and the log's reason.
+        reason: &'static str,
+        /// What went wrong, for the browser (never a token).
+        message: String,
+    },
 }
 
 impl Refusal {
@@ -75,6 +93,8 @@ impl Refusal {
             | Refusal::Denied => StatusCode::FORBIDDEN,
             Refusal::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Refusal::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Refusal::SignIn { .. } => StatusCode::FOUND,
+            Refusal::Login { status, .. } => *status,
         }
     }
 
@@ -90,6 +110,8 @@ impl Refusal {
             Refusal::Denied => "denied",
             Refusal::Upstream { .. } => "upstream_error",
             Refusal::UpstreamTimeout => "upstream_timeout",
+            Refusal::SignIn { .. } => "sign_in",
+            Refusal::Login { reason, .. } => reason,
         }
     }
 
@@ -113,6 +135,8 @@ impl Refusal {
             Refusal::Forbidden(_) | Refusal::NoRoute | Refusal::Denied => "forbidden",
             Refusal::Upstream { .. } => "bad_gateway",
             Refusal::UpstreamTimeout => "gateway_timeout",
+            Refusal::SignIn { .. } => "sign_in_required",
+            Refusal::Login { .. } => "login_failed",
         }
     }
 
@@ -145,6 +169,9 @@ impl Refusal {
             .and_then(|v| HeaderValue::from_str(&v).ok())
         {
             headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Refusal::SignIn { location } = &self {
+            headers.insert(header::LOCATION, location.clone());
         }
         if matches!(self, Refusal::IssuerNotReady(_)) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

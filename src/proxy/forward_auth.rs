@@ -17,6 +17,12 @@ pub struct Original {
     pub host: Option<String>,
     /// The raw path, without the query.
     pub path: String,
+    /// The path and query, as a sign-in's return path.
+    pub return_to: String,
+    /// Whether a redirect answer reaches the browser: Traefik and Envoy pass a non-2xx
+    /// answer on as it is; ingress-nginx's `auth_request` turns anything but 2xx, 401
+    /// and 403 into a 500.
+    pub redirects: bool,
 }
 
 /// Reads the original request from the auth check's headers.
@@ -40,6 +46,8 @@ pub fn original_request(parts: &Parts) -> Result<Original, Refusal> {
             method: method(h, "x-forwarded-method")?.unwrap_or_else(|| parts.method.clone()),
             host: host(text(h, "x-forwarded-host")?.or(text(h, HOST.as_str())?))?,
             path: uri.path().to_owned(),
+            return_to: path_and_query(&uri),
+            redirects: true,
         });
     }
     if let Some(url) = text(h, "x-original-url")? {
@@ -52,13 +60,22 @@ pub fn original_request(parts: &Parts) -> Result<Original, Refusal> {
                     .or(text(h, HOST.as_str())?),
             )?,
             path: uri.path().to_owned(),
+            return_to: path_and_query(&uri),
+            redirects: false,
         });
     }
     Ok(Original {
         method: parts.method.clone(),
         host: host(text(h, HOST.as_str())?)?,
         path: parts.uri.path().to_owned(),
+        return_to: path_and_query(&parts.uri),
+        redirects: true,
     })
+}
+
+fn path_and_query(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned())
 }
 
 /// The value of `name`, which must appear at most once: with two, the ingress's and a

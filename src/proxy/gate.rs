@@ -7,6 +7,7 @@ use super::auth::{self, Admitted, Target};
 use super::body::{RequestBody, ResponseBody, full};
 use super::error::Refusal;
 use super::headers::{self, ClientHop};
+use super::login::{self, Effects, Endpoint, Origin};
 use super::pool::UpstreamBody;
 use super::upgrade::{self, Splice, UpgradeRequest};
 use crate::config::{Limits, Mode};
@@ -18,7 +19,7 @@ use arc_swap::ArcSwap;
 use http::header::HOST;
 use http::request::Parts;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +46,8 @@ struct Outcome<'s> {
     upstream_error: Option<UpstreamErrorKind>,
     /// Time to the upstream's response head.
     upstream_ms: Option<f64>,
+    /// Cookies for the response and session counters (`[login]`).
+    effects: Effects,
 }
 
 impl Gate {
@@ -146,13 +149,22 @@ impl Gate {
             }
             Mode::ForwardAuth => self.check(&snap, req, &request_id, &mut outcome).await,
         };
+        let mut resp = resp;
+        let effects = std::mem::take(&mut outcome.effects);
+        if let Some(ok) = effects.refreshed {
+            self.metrics.session_refresh(ok);
+        }
+        // A sign-in callback is counted by its own family, not as an auth failure.
+        let callback = effects.login.inspect(|result| self.metrics.login(result));
+        login::set_cookies(resp.headers_mut(), effects);
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         self.metrics
             .observe_request(outcome.route.map(Route::index), status, elapsed);
         match (outcome.upstream_error, outcome.reason) {
             (Some(kind), _) => self.metrics.upstream_error(kind),
-            (None, Some(reason)) => self.metrics.auth_failure(reason),
+            (None, Some(reason)) if callback.is_none() => self.metrics.auth_failure(reason),
+            (None, Some(_)) => {}
             (None, None) => {}
         }
         AccessLine {
@@ -179,7 +191,33 @@ impl Gate {
         outcome: &mut Outcome<'s>,
     ) -> Response<ResponseBody> {
         let (mut parts, body) = req.into_parts();
-        let admitted = match self.admit_parts(snap, &parts).await {
+        if let Err(refusal) = headers::check_host(parts.version, &parts.uri, &parts.headers) {
+            return refuse((None, refusal), request_id, outcome);
+        }
+        let host = host_of(&parts);
+        let host = host.as_ref().and_then(|h| h.to_str().ok());
+        let return_to = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let origin = host.map(|host| Origin {
+            scheme: self.scheme(snap),
+            host,
+            return_to,
+        });
+        if let Some(resp) = self
+            .login_endpoint(snap, &parts, &parts.uri, origin, request_id, outcome)
+            .await
+        {
+            return resp;
+        }
+        let target = Target {
+            method: &parts.method,
+            host,
+            path: parts.uri.path(),
+            origin,
+        };
+        let admitted = match self
+            .admit(snap, target, &parts.headers, &mut outcome.effects)
+            .await
+        {
             Ok(a) => a,
             Err(refused) => return refuse(refused, request_id, outcome),
         };
@@ -279,12 +317,32 @@ impl Gate {
             }
         };
         outcome.path = PathAndQuery::try_from(original.path.as_str()).ok();
+        // ingress-nginx's `auth_request` passes on only 2xx, 401 and 403: a sign-in
+        // redirect cannot reach its browser (its `auth-signin` goes to `start_path`).
+        let origin = (original.host.as_deref())
+            .filter(|_| original.redirects)
+            .map(|host| Origin {
+                scheme: self.scheme(snap),
+                host,
+                return_to: &original.return_to,
+            });
+        if let Ok(uri) = Uri::try_from(original.return_to.as_str())
+            && let Some(resp) = self
+                .login_endpoint(snap, &parts, &uri, origin, request_id, outcome)
+                .await
+        {
+            return resp;
+        }
         let target = Target {
             method: &original.method,
             host: original.host.as_deref(),
             path: &original.path,
+            origin,
         };
-        let admitted = match self.admit(snap, target, &parts.headers).await {
+        let admitted = match self
+            .admit(snap, target, &parts.headers, &mut outcome.effects)
+            .await
+        {
             Ok(a) => a,
             Err((route, refusal)) => {
                 let refusal = refusal.in_mode(Mode::ForwardAuth);
@@ -298,6 +356,9 @@ impl Gate {
             snap.identity
                 .set(resp.headers_mut(), &v.claims, v.issuer_idx);
         }
+        if let Some(session) = &admitted.session {
+            set_session_identity(snap, resp.headers_mut(), session);
+        }
         if let Some(names) = snap.identity.unanswered(&parts.headers, resp.headers()) {
             resp.headers_mut()
                 .insert(crate::identity::ENVOY_HEADERS_TO_REMOVE, names);
@@ -307,33 +368,61 @@ impl Gate {
         resp
     }
 
-    async fn admit_parts<'s>(
-        &self,
-        snap: &'s Snapshot,
-        parts: &Parts,
-    ) -> Result<Admitted<'s>, auth::Refused<'s>> {
-        headers::check_host(parts.version, &parts.uri, &parts.headers).map_err(|r| (None, r))?;
-        let host = host_of(parts);
-        let host = host.as_ref().and_then(|h| h.to_str().ok());
-        let target = Target {
-            method: &parts.method,
-            host,
-            path: parts.uri.path(),
-        };
-        self.admit(snap, target, &parts.headers).await
-    }
-
     async fn admit<'s>(
         &self,
         snap: &'s Snapshot,
         target: Target<'_>,
         headers: &HeaderMap,
+        effects: &mut Effects,
     ) -> Result<Admitted<'s>, auth::Refused<'s>> {
         headers::check_framing(headers).map_err(|r| (None, r))?;
         snap.identity
             .check_connection(headers)
             .map_err(|e| (None, Refusal::BadRequest(e.to_string())))?;
-        auth::admit(snap, &snap.keys, target, headers).await
+        auth::admit(snap, &snap.keys, target, headers, effects).await
+    }
+
+    /// The scheme the browser speaks: `https` whenever session cookies are `Secure`
+    /// (a browser keeps those only over https, so TLS ends in front of cognigate if not
+    /// in it), else the listener's.
+    fn scheme(&self, snap: &Snapshot) -> &'static str {
+        match &snap.config.login {
+            Some(login) if login.cookie_secure => "https",
+            _ => self.proto,
+        }
+    }
+
+    /// Answers `[login]`'s callback, start and logout paths (`uri`: the request's, or
+    /// in forward-auth mode the original's), before any route is matched.
+    async fn login_endpoint<'s>(
+        &self,
+        snap: &'s Snapshot,
+        parts: &Parts,
+        uri: &Uri,
+        origin: Option<Origin<'_>>,
+        request_id: &HeaderValue,
+        outcome: &mut Outcome<'s>,
+    ) -> Option<Response<ResponseBody>> {
+        let login = snap.login.as_ref()?;
+        let endpoint = Endpoint::at(login, uri.path())?;
+        let answer = Box::pin(login::answer(
+            snap,
+            login,
+            endpoint,
+            parts,
+            uri,
+            origin,
+            &mut outcome.effects,
+        ))
+        .await;
+        Some(match answer {
+            Ok(mut resp) => {
+                resp.headers_mut()
+                    .insert(headers::X_REQUEST_ID, request_id.clone());
+                resp
+            }
+            Err(refusal) => refuse((None, refusal), request_id, outcome),
+        })
     }
 }
 
@@ -381,14 +470,36 @@ fn relay(
     resp
 }
 
-/// Strip spoofed identity, then set the verified one (STYLE rule 6).
+/// Strip spoofed identity, then set the verified one (STYLE rule 6). cognigate's own
+/// cookies never reach the upstream.
 fn rewrite_request(snap: &Snapshot, headers: &mut HeaderMap, admitted: &Admitted<'_>) {
     snap.identity.strip(headers);
+    if let Some(login) = &snap.login {
+        login::strip_own_cookies(headers, login);
+    }
     if let Some(v) = &admitted.principal {
         snap.identity.set(headers, &v.claims, v.issuer_idx);
         if snap.config.token.strip_authorization {
             headers.remove(http::header::AUTHORIZATION);
         }
+    }
+    if let Some(session) = &admitted.session {
+        set_session_identity(snap, headers, session);
+    }
+}
+
+/// What a session adds to the access token's identity: the id token's e-mail, and the
+/// access token itself with `pass_access_token`.
+fn set_session_identity(
+    snap: &Snapshot,
+    headers: &mut HeaderMap,
+    session: &login::SessionIdentity,
+) {
+    if let Some(email) = &session.email {
+        snap.identity.set_email(headers, email);
+    }
+    if let Some(authorization) = &session.authorization {
+        headers.insert(http::header::AUTHORIZATION, authorization.clone());
     }
 }
 

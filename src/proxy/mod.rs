@@ -13,6 +13,7 @@ pub mod forward;
 pub mod forward_auth;
 mod gate;
 pub mod headers;
+pub mod login;
 pub mod pool;
 pub mod token;
 pub mod upgrade;
@@ -20,6 +21,7 @@ pub mod upgrade;
 use crate::config::{Config, Mode};
 use crate::identity::IdentityHeaders;
 use crate::jwks::KeyStore;
+use crate::login::Login;
 use crate::policy::{RouteError, RouteTable, claims};
 use crate::verify::Verifier;
 use forward::Forwarder;
@@ -45,6 +47,8 @@ pub struct Snapshot {
     pub forwarder: Option<Forwarder>,
     /// Every configured app client id (for Amplify cookie names).
     pub client_ids: Vec<String>,
+    /// `[login]`, ready for requests.
+    pub login: Option<Login>,
 }
 
 /// Why a validated config could not become a snapshot.
@@ -56,6 +60,9 @@ pub enum SnapshotError {
     /// The upstream client could not be built.
     #[error(transparent)]
     Forward(#[from] forward::ForwardSetupError),
+    /// The client for the sign-in provider could not be built.
+    #[error("login: {0}")]
+    Login(#[from] rustls::Error),
 }
 
 impl Snapshot {
@@ -107,7 +114,9 @@ impl Snapshot {
             .iter()
             .flat_map(|i| i.client_ids.iter().cloned())
             .collect();
+        let login = Login::new(&config)?;
         Ok(Snapshot {
+            login,
             identity: Arc::new(IdentityHeaders::new(
                 &config.identity,
                 config.issuers.iter().map(|i| i.name.as_str()),

@@ -6,44 +6,80 @@ use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE};
 use std::borrow::Cow;
 
+/// Where a token was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// One of `[token].cookies`.
+    Cookie,
+    /// AWS Amplify's cookie storage.
+    Amplify,
+}
+
+impl Source {
+    /// How `explain` names the source.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Bearer => "Authorization: Bearer",
+            Source::Cookie => "a [token].cookies cookie",
+            Source::Amplify => "an Amplify cookie",
+        }
+    }
+}
+
 /// Where the token search ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found<'a> {
-    /// A token to verify.
-    Token(Cow<'a, str>),
+    /// A token to verify, and where it was.
+    Token(Cow<'a, str>, Source),
     /// No credentials at all.
     Missing,
     /// Credentials in a form that cannot hold a token (e.g. `Bearer` with nothing after).
     Malformed(&'static str),
 }
 
-/// Looks for a token in the request headers. `client_ids` are the configured app
-/// clients, whose Amplify cookies are searched when `amplify_cookies` is on.
+/// Looks for a token in the request headers: [`authorization`], else [`in_cookies`].
 pub fn find<'a>(
     headers: &'a HeaderMap,
     settings: &TokenSettings,
     client_ids: &[String],
 ) -> Found<'a> {
+    authorization(headers).unwrap_or_else(|| in_cookies(headers, settings, client_ids))
+}
+
+/// The bearer token of the `Authorization` header; `None` when there is no such header.
+/// (A session cookie is looked at after this and before [`in_cookies`].)
+pub fn authorization(headers: &HeaderMap) -> Option<Found<'_>> {
     let mut auth = headers.get_all(AUTHORIZATION).iter();
-    if let Some(value) = auth.next() {
-        if auth.next().is_some() {
-            return Found::Malformed("more than one Authorization header");
-        }
-        return bearer(value.as_bytes());
+    let value = auth.next()?;
+    if auth.next().is_some() {
+        return Some(Found::Malformed("more than one Authorization header"));
     }
+    Some(bearer(value.as_bytes()))
+}
+
+/// The token of the configured cookies, else of Amplify's (`client_ids` are the
+/// configured app clients, whose Amplify cookies are searched when `amplify_cookies` is
+/// on).
+pub fn in_cookies<'a>(
+    headers: &'a HeaderMap,
+    settings: &TokenSettings,
+    client_ids: &[String],
+) -> Found<'a> {
     if settings.cookies.is_empty() && !settings.amplify_cookies {
         return Found::Missing;
     }
     let cookies = || cookie_pairs(headers);
     for name in &settings.cookies {
         if let Some((_, value)) = cookies().find(|(n, _)| n == name) {
-            return non_empty(percent_decode(value));
+            return non_empty(percent_decode(value), Source::Cookie);
         }
     }
     if settings.amplify_cookies {
         for client_id in client_ids {
             if let Some(token) = amplify_token(cookies, client_id) {
-                return non_empty(token);
+                return non_empty(token, Source::Amplify);
             }
         }
     }
@@ -73,15 +109,15 @@ fn bearer(value: &[u8]) -> Found<'_> {
     }
     match token.is_empty() {
         true => Found::Malformed("Bearer without a token"),
-        false => Found::Token(Cow::Borrowed(token)),
+        false => Found::Token(Cow::Borrowed(token), Source::Bearer),
     }
 }
 
-fn non_empty(token: Cow<'_, str>) -> Found<'_> {
+fn non_empty(token: Cow<'_, str>, source: Source) -> Found<'_> {
     if token.is_empty() {
         Found::Malformed("empty token")
     } else {
-        Found::Token(token)
+        Found::Token(token, source)
     }
 }
 
@@ -172,7 +208,11 @@ mod tests {
         let s = settings(&[], false);
         for v in ["Bearer abc", "bearer abc", "BEARER abc", "Bearer  abc "] {
             let h = headers(&[("authorization", v)]);
-            assert_eq!(find(&h, &s, &[]), Found::Token("abc".into()), "{v}");
+            assert_eq!(
+                find(&h, &s, &[]),
+                Found::Token("abc".into(), Source::Bearer),
+                "{v}"
+            );
         }
     }
 
@@ -215,12 +255,18 @@ mod tests {
     fn configured_cookie_after_header() {
         let s = settings(&["session"], false);
         let h = headers(&[("cookie", "a=1; session=tok%2Ex; b=2")]);
-        assert_eq!(find(&h, &s, &[]), Found::Token("tok.x".into()));
+        assert_eq!(
+            find(&h, &s, &[]),
+            Found::Token("tok.x".into(), Source::Cookie)
+        );
         let h = headers(&[
             ("cookie", "session=fromcookie"),
             ("authorization", "Bearer fromheader"),
         ]);
-        assert_eq!(find(&h, &s, &[]), Found::Token("fromheader".into()));
+        assert_eq!(
+            find(&h, &s, &[]),
+            Found::Token("fromheader".into(), Source::Bearer)
+        );
     }
 
     #[test]
@@ -234,7 +280,7 @@ mod tests {
         )]);
         assert_eq!(
             find(&h, &s, &["other".into(), "client1".into()]),
-            Found::Token("acctok".into())
+            Found::Token("acctok".into(), Source::Amplify)
         );
         assert_eq!(
             find(&h, &settings(&[], false), &["client1".into()]),

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// The `reason` labels of `cognigate_auth_failures_total`; anything else counts as `other`.
-const AUTH_REASONS: [&str; 18] = [
+const AUTH_REASONS: [&str; 19] = [
     "missing_token",
     "malformed",
     "bad_signature",
@@ -50,6 +50,20 @@ const AUTH_REASONS: [&str; 18] = [
     "denied",
     "issuer_not_ready",
     "bad_request",
+    "sign_in",
+];
+
+/// The `result` labels of `cognigate_logins_total` (a sign-in callback's outcome);
+/// anything else counts as `other`.
+const LOGIN_RESULTS: [&str; 8] = [
+    "ok",
+    "bad_state",
+    "denied",
+    "invalid_grant",
+    "invalid_token",
+    "provider_error",
+    "bad_request",
+    "session_too_large",
 ];
 
 /// The label of values outside a fixed set.
@@ -109,6 +123,9 @@ struct Core {
     upstream_errors: [AtomicU64; UpstreamErrorKind::ALL.len()],
     /// `[ok, error]`.
     config_reloads: [AtomicU64; 2],
+    logins: [AtomicU64; LOGIN_RESULTS.len() + 1],
+    /// `[ok, error]`.
+    session_refreshes: [AtomicU64; 2],
 }
 
 /// The process's metrics: one per process, shared as `Arc<Metrics>`.
@@ -133,6 +150,8 @@ impl Metrics {
             auth_failures: std::array::from_fn(|_| AtomicU64::new(0)),
             upstream_errors: std::array::from_fn(|_| AtomicU64::new(0)),
             config_reloads: std::array::from_fn(|_| AtomicU64::new(0)),
+            logins: std::array::from_fn(|_| AtomicU64::new(0)),
+            session_refreshes: std::array::from_fn(|_| AtomicU64::new(0)),
         });
         let jwks_refresh = Family::<IssuerResult, Counter>::default();
         let mut registry = Registry::default();
@@ -191,6 +210,17 @@ impl Metrics {
         self.jwks_refresh.get_or_create(&labels).inc();
     }
 
+    /// Counts a sign-in callback by its outcome (`ok`, or the refusal's reason).
+    pub fn login(&self, result: &str) {
+        let slot = LOGIN_RESULTS.iter().position(|r| *r == result);
+        bump(&self.core.logins, slot.unwrap_or(LOGIN_RESULTS.len()));
+    }
+
+    /// Counts a session refresh attempt.
+    pub fn session_refresh(&self, ok: bool) {
+        bump(&self.core.session_refreshes, usize::from(!ok));
+    }
+
     /// Counts a config reload attempt.
     pub fn config_reload(&self, ok: bool) {
         bump(&self.core.config_reloads, usize::from(!ok));
@@ -241,7 +271,15 @@ impl Collector for Core {
         let reloads = ["ok", "error"].into_iter().zip(&self.config_reloads);
         let reloads = reloads.map(|(result, n)| ([("result", result)], n.load(Relaxed)));
         let help = "Config reload attempts by result (ok|error).";
-        counters(&mut encoder, "cognigate_config_reloads", help, reloads)
+        counters(&mut encoder, "cognigate_config_reloads", help, reloads)?;
+        let logins = LOGIN_RESULTS.iter().chain([&OTHER]).zip(&self.logins);
+        let logins = logins.map(|(&result, n)| ([("result", result)], n.load(Relaxed)));
+        let help = "Browser sign-in callbacks ([login]) by result (ok, or why it failed).";
+        counters(&mut encoder, "cognigate_logins", help, logins)?;
+        let refreshes = ["ok", "error"].into_iter().zip(&self.session_refreshes);
+        let refreshes = refreshes.map(|(result, n)| ([("result", result)], n.load(Relaxed)));
+        let help = "Browser session refreshes at the token endpoint by result (ok|error).";
+        counters(&mut encoder, "cognigate_session_refreshes", help, refreshes)
     }
 }
 

@@ -8,6 +8,7 @@ use crate::config::{AuthMode, TokenUse};
 use crate::policy::{Check, ClaimSource, Forbidden, Mismatch, Route};
 use crate::proxy::Snapshot;
 use crate::proxy::auth::{self, Step};
+use crate::proxy::login::SessionStep;
 use crate::proxy::token::Found;
 use crate::verify::{self, AuthError, Claims};
 use std::time::Duration;
@@ -81,11 +82,12 @@ impl<'s> Printer<'s> {
 
     fn token(&mut self, found: &Found<'_>) {
         let line = match (found, self.optional) {
-            (Found::Token(token), _) => {
+            (Found::Token(token, source), _) => {
                 self.token = Some(token.to_string());
                 self.push(format!(
-                    "token: {} bytes (Authorization: Bearer)",
-                    token.len()
+                    "token: {} bytes ({})",
+                    token.len(),
+                    source.as_str()
                 ));
                 "token checks (the verifier's own, in its order, up to the first failure):"
                     .to_owned()
@@ -168,7 +170,30 @@ impl auth::Trace for Printer<'_> {
                 path,
                 outcome,
             } => self.rules(route, subject.claims, path, outcome),
+            Step::Session(step) => self.session(step),
         }
+    }
+
+    /// explain never calls the sign-in provider: a refresh would rotate the real
+    /// session's refresh token.
+    fn calls_provider(&self) -> bool {
+        false
+    }
+}
+
+impl Printer<'_> {
+    fn session(&mut self, step: SessionStep<'_>) {
+        let line = match step {
+            SessionStep::Broken => "token source: the session cookie does not open (tampered, truncated or another secret): no session, cleared".to_owned(),
+            SessionStep::TooOld => "token source: the session is older than login.session_lifetime: ended".to_owned(),
+            SessionStep::Invalid(e) => format!("token source: the session's access token no longer verifies ({e}): ended"),
+            SessionStep::Used => "token source: the browser session (its access token, verified above)".to_owned(),
+            SessionStep::Refresh(Ok(())) => "token source: the browser session, its access token refreshed at the token endpoint".to_owned(),
+            SessionStep::Refresh(Err(why)) => format!("token source: the browser session's access token has expired; refresh: {why}"),
+            SessionStep::SignIn(true) => "sign-in: [login] applies to this route: a browser navigation is redirected (302) to the sign-in page".to_owned(),
+            SessionStep::SignIn(false) => "sign-in: [login] applies to this route, but only a browser navigation (GET or HEAD, Sec-Fetch-Mode: navigate or Accept: text/html) is redirected to sign in; this request gets 401".to_owned(),
+        };
+        self.push(line);
     }
 }
 

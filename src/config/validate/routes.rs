@@ -9,14 +9,23 @@ use crate::config::{AuthMode, Issuer, RouteConfig};
 use crate::policy::Pattern;
 
 impl Checker {
-    pub(super) fn routes(&mut self, raws: &[RawRoute], issuers: &[Issuer]) -> Vec<RouteConfig> {
+    /// `login` tells whether `[login]` is configured (a route's `login` defaults to it).
+    pub(super) fn routes(
+        &mut self,
+        raws: &[RawRoute],
+        issuers: &[Issuer],
+        login: bool,
+    ) -> Vec<RouteConfig> {
         raws.iter()
             .enumerate()
-            .map(|(i, raw)| self.route(&format!("routes[{i}]"), raw, issuers))
+            .map(|(i, raw)| self.route(&format!("routes[{i}]"), raw, issuers, login))
             .collect()
     }
 
-    fn route(&mut self, at: &str, raw: &RawRoute, issuers: &[Issuer]) -> RouteConfig {
+    fn route(&mut self, at: &str, raw: &RawRoute, issuers: &[Issuer], login: bool) -> RouteConfig {
+        if raw.login == Some(true) && !login {
+            self.error(format!("{at}.login"), "needs a [login] section");
+        }
         let path = raw.path.clone().unwrap_or_default();
         let pattern = match raw.path {
             None => {
@@ -56,6 +65,7 @@ impl Checker {
             issuers: self.rule_list(at, "issuers", &raw.issuers),
             claims: self.claim_rules(at, raw.claims.as_ref()),
             bind: self.bindings(at, raw.bind.as_ref(), pattern.as_ref()),
+            login: login && raw.login.unwrap_or(true),
         };
         self.route_rules(at, &route, issuers);
         self.claim_rules_apply(at, &route);

@@ -177,6 +177,127 @@ const CASES: &[(&str, &str, &str)] = &[
         "issuers[0].algorithms[0]",
         "expected an asymmetric JWS algorithm",
     ),
+    // login.rs
+    (
+        "[login]\ndomain = \"https://d.example\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]",
+        "login.client_id",
+        "required",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"other\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]",
+        "login.client_id",
+        "is not in the client_ids",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\nscopes = [\"email\"]",
+        "login.scopes",
+        r#"must include "openid""#,
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\nscopes = [\"openid\", \"a b\"]",
+        "login.scopes",
+        "not a valid scope",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\nstart_path = \"/a/../b\"",
+        "login.start_path",
+        "expected a normalized absolute path",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\nlogout_path = \"/oauth2/start\"",
+        "login",
+        "three different paths",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\nredirect_url = \"https://app.example/cb\"",
+        "login.redirect_url",
+        "its path must be callback_path",
+    ),
+    (
+        "[login]\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]",
+        "login.domain",
+        "required",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example/x\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]",
+        "login.domain",
+        "must be an origin",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\ncookie_name = \"a b\"",
+        "login.cookie_name",
+        "not a valid cookie name",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\ncookie_samesite = \"loose\"",
+        "login.cookie_samesite",
+        "expected \"lax\"",
+    ),
+    (
+        "listen = \"127.0.0.1:8080\"\n[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\ncookie_samesite = \"none\"\ncookie_secure = false",
+        "login.cookie_samesite",
+        "requires cookie_secure",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\ncookie_domain = \"example.com:80\"",
+        "login.cookie_domain",
+        "expected a host name",
+    ),
+    (
+        "listen = \"0.0.0.0:8080\"\n[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\ncookie_secure = false",
+        "login.cookie_secure",
+        "only when listen is a loopback address",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\n[[issuers]]\nname = \"main\"\nissuer = \"https://i.example\"\nclient_ids = [\"c\"]\ntoken_use = [\"id\"]",
+        "login.issuer",
+        "does not accept access tokens",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\n[[issuers]]\nname = \"a\"\nissuer = \"https://a.example\"\nclient_ids = [\"c\"]\n[[issuers]]\nname = \"b\"\nissuer = \"https://b.example\"\nclient_ids = [\"c\"]",
+        "login.issuer",
+        "required when there is more than one",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\nissuer = \"nope\"",
+        "login.issuer",
+        "no [[issuers]] entry is named",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\nlogout_redirect = \"https://\"",
+        "login.logout_redirect",
+        "not a valid URL",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]\nlogout_redirect = \"/back\"",
+        "login.logout_redirect",
+        "expected an absolute URL with a host",
+    ),
+    (
+        "[login]\ndomain = \"http://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"]",
+        "login.domain",
+        "must be https://",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"",
+        "login.cookie_secrets",
+        "required: at least one base64 secret",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"c2hvcnQh\"]",
+        "login.cookie_secrets[0]",
+        "decodes to 6 bytes",
+    ),
+    (
+        "[login]\ndomain = \"https://d.example\"\nclient_id = \"c\"\ncookie_secrets = [\"!!not base64!!\"]",
+        "login.cookie_secrets[0]",
+        "not base64",
+    ),
+    (
+        "[[routes]]\npath = \"/x\"\nlogin = true",
+        "routes[0].login",
+        "needs a [login] section",
+    ),
     // routes.rs
     (
         "[[routes]]\nauth = \"public\"",
@@ -309,6 +430,7 @@ const SOURCES: &[&str] = &[
     include_str!("identity.rs"),
     include_str!("issuers.rs"),
     include_str!("limits.rs"),
+    include_str!("login.rs"),
     include_str!("routes.rs"),
     include_str!("token.rs"),
     include_str!("top.rs"),
