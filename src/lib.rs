@@ -13,7 +13,7 @@ pub mod jwks;
 pub mod mint;
 pub mod policy;
 pub mod proxy;
-pub mod standin;
 pub mod server;
+pub mod standin;
 pub mod telemetry;
 pub mod verify;

@@ -35,7 +35,10 @@ type Answer = Response<Full<Bytes>>;
 fn check(shared: &Shared, p: &Params) -> Result<AuthRequest, Answer> {
     let cfg = &shared.cfg;
     if let Some(name) = p.repeated() {
-        return Err(error_page("invalid_request", &format!("{name} is repeated")));
+        return Err(error_page(
+            "invalid_request",
+            &format!("{name} is repeated"),
+        ));
     }
     match p.get("client_id") {
         Some(id) if id == cfg.client_id => {}
@@ -44,7 +47,12 @@ fn check(shared: &Shared, p: &Params) -> Result<AuthRequest, Answer> {
     }
     let redirect_uri = match p.get("redirect_uri") {
         Some(uri) if cfg.allows_redirect(uri) => uri.to_owned(),
-        Some(_) => return Err(error_page("redirect_mismatch", "redirect_uri is not allowed")),
+        Some(_) => {
+            return Err(error_page(
+                "redirect_mismatch",
+                "redirect_uri is not allowed",
+            ));
+        }
         None => return Err(error_page("invalid_request", "redirect_uri is missing")),
     };
     let state = p.get("state").map(str::to_owned);
@@ -89,8 +97,7 @@ fn check(shared: &Shared, p: &Params) -> Result<AuthRequest, Answer> {
 /// An S256 challenge: 43 base64url characters (32 bytes of SHA-256).
 fn valid_challenge(c: &str) -> bool {
     c.len() == 43
-        && c
-            .bytes()
+        && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 

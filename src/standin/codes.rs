@@ -170,9 +170,7 @@ impl Store {
 
     /// The live session with this cookie value.
     pub(crate) fn session(&self, id: &str) -> Option<&Session> {
-        self.sessions
-            .get(id)
-            .filter(|s| s.expires > Instant::now())
+        self.sessions.get(id).filter(|s| s.expires > Instant::now())
     }
 
     /// Signs a browser out.

@@ -53,15 +53,13 @@ fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -174,9 +172,18 @@ mod tests {
         assert_eq!(p.repeated(), None);
         assert_eq!(Params::parse("a=1&a=2").repeated(), Some("a"));
         let text = "http://127.0.0.1:80/cb?x=1&y=é ü";
-        assert_eq!(Params::parse(&encode_pairs(&[("u", text)])).get("u"), Some(text));
-        assert_eq!(with_query("http://h/p?a=1", &[("b", "2")]), "http://h/p?a=1&b=2");
-        assert_eq!(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            Params::parse(&encode_pairs(&[("u", text)])).get("u"),
+            Some(text)
+        );
+        assert_eq!(
+            with_query("http://h/p?a=1", &[("b", "2")]),
+            "http://h/p?a=1&b=2"
+        );
+        assert_eq!(
+            html_escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 
     #[test]

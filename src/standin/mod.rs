@@ -372,7 +372,11 @@ fn oauth_error(status: StatusCode, code: &str) -> Response<Full<Bytes>> {
 
 /// 302 to `location` (which the handlers build from checked parts only).
 fn redirect(location: &str) -> Response<Full<Bytes>> {
-    let mut resp = response(StatusCode::FOUND, "text/plain; charset=utf-8", String::new());
+    let mut resp = response(
+        StatusCode::FOUND,
+        "text/plain; charset=utf-8",
+        String::new(),
+    );
     if let Ok(v) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }

@@ -62,7 +62,10 @@ mod tests {
     fn the_picker_escapes_what_it_echoes() {
         let users = vec![DemoUser::new("alice", &["admin"])];
         let html = picker(&users, &[("state", "\"><script>")]);
-        assert!(html.contains("value=\"&quot;&gt;&lt;script&gt;\""), "{html}");
+        assert!(
+            html.contains("value=\"&quot;&gt;&lt;script&gt;\""),
+            "{html}"
+        );
         assert!(!html.contains("<script>"));
         assert!(html.contains("name=\"username\" value=\"alice\""));
         assert!(html.contains("groups: admin"));

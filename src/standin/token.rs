@@ -49,9 +49,10 @@ fn authenticate(shared: &Shared, req: &Req) -> Result<(), &'static str> {
 /// The body must be a form, with no parameter repeated.
 fn form_ok(req: &Req) -> bool {
     let is_form = req.content_type.as_deref().is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        ct.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
     });
     is_form && req.body.repeated().is_none()
 }
@@ -113,15 +114,20 @@ fn authorization_code(shared: &Shared, req: &Req) -> Result<Answer, &'static str
             origin_jti: origin_jti.clone(),
         },
     );
-    issue(shared, &grant, &origin_jti, nonce.as_deref(), Some(&refresh_token))
-        .map_err(|_| "server_error")
+    issue(
+        shared,
+        &grant,
+        &origin_jti,
+        nonce.as_deref(),
+        Some(&refresh_token),
+    )
+    .map_err(|_| "server_error")
 }
 
 /// RFC 7636 §4.1: 43 to 128 unreserved characters.
 fn valid_verifier(v: &str) -> bool {
     (43..=128).contains(&v.len())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -152,8 +158,14 @@ fn refresh(shared: &Shared, req: &Req) -> Result<Answer, &'static str> {
         }
     };
     let (found, new_token) = rotated;
-    issue(shared, &found.grant, &found.origin_jti, None, new_token.as_deref())
-        .map_err(|_| "server_error")
+    issue(
+        shared,
+        &found.grant,
+        &found.origin_jti,
+        None,
+        new_token.as_deref(),
+    )
+    .map_err(|_| "server_error")
 }
 
 /// Mints an access and an id token of one event and answers them.
@@ -187,7 +199,12 @@ fn issue(
     };
     let access = mint::mint(
         &shared.key,
-        &spec(TokenUse::Access, Some(grant.scope.clone()), None, common.clone()),
+        &spec(
+            TokenUse::Access,
+            Some(grant.scope.clone()),
+            None,
+            common.clone(),
+        ),
     )?;
     let mut id_claims = common;
     id_claims.push(("email_verified".to_owned(), json!(true)));
@@ -241,7 +258,11 @@ pub(crate) fn revoke(shared: &Shared, req: &Req) -> Answer {
     if let Some(origin_jti) = lineage {
         store.revoke_lineage(&origin_jti);
     }
-    response(StatusCode::OK, "application/json;charset=UTF-8", String::new())
+    response(
+        StatusCode::OK,
+        "application/json;charset=UTF-8",
+        String::new(),
+    )
 }
 
 /// `GET /oauth2/userInfo` with `Authorization: Bearer <access token>`: refuses (401) a
@@ -296,7 +317,10 @@ mod tests {
     fn s256_matches_rfc_7636_appendix_b() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         assert!(valid_verifier(verifier));
-        assert_eq!(s256(verifier), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            s256(verifier),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
         assert!(!valid_verifier("short"));
         assert!(!valid_verifier(&"a".repeat(129)));
         assert!(!valid_verifier(&format!("{}+", "a".repeat(43))));
