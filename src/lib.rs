@@ -15,5 +15,6 @@ pub mod mint;
 pub mod policy;
 pub mod proxy;
 pub mod server;
+pub mod standin;
 pub mod telemetry;
 pub mod verify;

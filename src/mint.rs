@@ -182,6 +182,11 @@ fn id_claims(c: &mut Map<String, Value>, spec: &TokenSpec, username: &str) {
     }
 }
 
+/// A random UUID-v4-shaped id (`jti`, `origin_jti`, `event_id`).
+pub fn random_uuid() -> String {
+    jti()
+}
+
 /// A random UUID-v4-shaped token id.
 fn jti() -> String {
     let mut b = [0u8; 16];

@@ -1,6 +1,7 @@
 //! `cognigate demo [--port N]`: cognigate working in one command, with no AWS account.
 //!
-//! One process holds a local issuer (a fresh RSA key, its JWKS served on loopback), an
+//! One process holds a local issuer (a fresh RSA key, its JWKS served on loopback by
+//! the managed-login stand-in, [`crate::standin`], which also signs browsers in), an
 //! echo upstream that answers with the request it received as JSON (so the identity
 //! headers cognigate added are visible), and the proxy itself, started by the same
 //! `app::start` and validated by the same config code as `cognigate run`.
@@ -10,6 +11,7 @@ use super::token::{DEFAULT_CLIENT_ID, DEFAULT_ISSUER, unix_now};
 use crate::app::{self, Running};
 use crate::config::{self, Config, TokenUse, raw::RawConfig};
 use crate::mint::{self, DevKey, TokenSpec};
+use crate::standin::{StandIn, StandInConfig};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -34,14 +36,17 @@ pub struct Demo {
     /// The text to show the user: route table and curl commands.
     pub banner: Vec<String>,
     running: Running,
+    standin: StandIn,
     helpers: Vec<JoinHandle<()>>,
 }
 
 impl Demo {
-    /// Stops the proxy gracefully, then the JWKS server and the echo upstream.
+    /// Stops the proxy gracefully, then the managed-login stand-in (which serves the
+    /// JWKS) and the echo upstream.
     pub async fn stop(self) {
         self.running.shutdown();
         self.running.wait().await;
+        self.standin.stop();
         for task in self.helpers {
             task.abort();
         }
@@ -55,16 +60,18 @@ impl Demo {
 /// One line: the port is in use (naming it and `--port`), or what else failed.
 pub async fn start(port: u16) -> Result<Demo, String> {
     let key = mint::generate_rsa_key().map_err(|e| e.to_string())?;
-    let jwks_body = Bytes::from(key.jwks_json.clone());
-    let (jwks_addr, jwks_task) = serve_loopback(move |_| json_response(jwks_body.clone()))
-        .await
-        .map_err(|e| format!("cannot start the demo JWKS server: {e}"))?;
+    let standin = StandIn::start(
+        StandInConfig::new(DEFAULT_ISSUER, DEFAULT_CLIENT_ID),
+        key.clone(),
+    )
+    .await
+    .map_err(|e| format!("cannot start the demo managed-login stand-in: {e}"))?;
     let (echo_addr, echo_task) = serve_loopback(echo)
         .await
         .map_err(|e| format!("cannot start the demo echo upstream: {e}"))?;
-    let helpers = vec![jwks_task, echo_task];
+    let helpers = vec![echo_task];
     let proxy_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let config = demo_config(proxy_addr, jwks_addr, echo_addr)?;
+    let config = demo_config(proxy_addr, &standin.jwks_uri(), echo_addr)?;
     let banner_routes = route_lines(&config);
     let running = match app::start(config).await {
         Ok(running) => running,
@@ -76,13 +83,15 @@ pub async fn start(port: u16) -> Result<Demo, String> {
     let demo = Demo {
         banner: Vec::new(),
         running,
+        standin,
         helpers,
     };
     if let Err(e) = wait_ready(demo.running.admin_addr).await {
         demo.stop().await;
         return Err(e);
     }
-    let banner = banner(&demo.running, echo_addr, jwks_addr, banner_routes, &key)?;
+    let jwks_uri = demo.standin.jwks_uri();
+    let banner = banner(&demo.running, echo_addr, &jwks_uri, banner_routes, &key)?;
     Ok(Demo { banner, ..demo })
 }
 
@@ -100,7 +109,7 @@ fn start_error(addr: SocketAddr, e: &anyhow::Error) -> String {
 }
 
 /// The demo config, through the same raw -> validated path as a config file.
-fn demo_config(proxy: SocketAddr, jwks: SocketAddr, echo: SocketAddr) -> Result<Config, String> {
+fn demo_config(proxy: SocketAddr, jwks_uri: &str, echo: SocketAddr) -> Result<Config, String> {
     let text = format!(
         r#"
 listen = "{proxy}"
@@ -115,7 +124,7 @@ name = "demo"
 issuer = "{DEFAULT_ISSUER}"
 client_ids = ["{DEFAULT_CLIENT_ID}"]
 token_use = ["access", "id"]
-jwks_uri = "http://{jwks}/.well-known/jwks.json"
+jwks_uri = "{jwks_uri}"
 
 [[routes]]
 path = "/public/**"
@@ -186,7 +195,7 @@ const TRIES: [(Option<&str>, &str, u16, &str); 4] = [
 fn banner(
     running: &Running,
     echo: SocketAddr,
-    jwks: SocketAddr,
+    jwks_uri: &str,
     routes: Vec<String>,
     key: &DevKey,
 ) -> Result<Vec<String>, String> {
@@ -196,9 +205,7 @@ fn banner(
         format!(
             "  upstream: built-in echo on http://{echo} (answers with the request it got, as JSON)"
         ),
-        format!(
-            "  issuer:   {DEFAULT_ISSUER} (fresh RSA key, JWKS on http://{jwks}/.well-known/jwks.json)"
-        ),
+        format!("  issuer:   {DEFAULT_ISSUER} (fresh RSA key, JWKS on {jwks_uri})"),
         format!("  admin:    http://{}/readyz, /metrics", running.admin_addr),
         String::new(),
         "routes (first match wins; no match is refused 403):".to_owned(),
