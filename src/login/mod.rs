@@ -193,8 +193,9 @@ impl Login {
     }
 
     /// New tokens for `refresh_token`: one call to the provider, shared by every request
-    /// that brings the same refresh token within a minute.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, IdpError> {
+    /// that brings the same refresh token within a minute. The flag says whether this
+    /// request made the call (`false`: it got another request's answer).
+    pub async fn refresh(&self, refresh_token: &str) -> (Result<TokenSet, IdpError>, bool) {
         let key: [u8; 32] = digest::digest(&digest::SHA256, refresh_token.as_bytes())
             .as_ref()
             .try_into()
@@ -215,9 +216,15 @@ impl Login {
                 .1
                 .clone()
         };
-        cell.get_or_init(|| self.idp.refresh(refresh_token))
+        let mut called = false;
+        let answer = cell
+            .get_or_init(|| {
+                called = true;
+                self.idp.refresh(refresh_token)
+            })
             .await
-            .clone()
+            .clone();
+        (answer, called)
     }
 }
 

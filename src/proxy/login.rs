@@ -382,7 +382,8 @@ pub async fn admit_session<T: Trace>(
         ))));
         return ended(effects);
     };
-    let refreshed = match login.refresh(&refresh_token).await {
+    let (answer, called) = login.refresh(&refresh_token).await;
+    let refreshed = match answer {
         Ok(tokens) => {
             let signed_in_at = session.signed_in_at;
             new_session(
@@ -398,7 +399,9 @@ pub async fn admit_session<T: Trace>(
         }
         Err(e) => Err(e.to_string()),
     };
-    effects.refreshed = Some(refreshed.is_ok());
+    if called {
+        effects.refreshed = Some(refreshed.is_ok());
+    }
     let new = match refreshed {
         Ok(new) => new,
         Err(why) => {
