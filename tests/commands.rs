@@ -169,6 +169,24 @@ async fn demo_prints_curls_that_give_the_printed_statuses_and_stops_on_ctrl_c() 
     }
     let admin_echo = run_with_client(&tries[2].1).await;
     assert_eq!(admin_echo.json()["headers"]["x-auth-groups"], "admin");
+    // The JWKS comes from the managed-login stand-in, which also shows its user picker.
+    let jwks_uri = joined
+        .split("JWKS on ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no JWKS URL in the banner: {joined}"));
+    assert!(http::get(jwks_uri, &[]).await.json()["keys"][0]["kid"].is_string());
+    let domain = jwks_uri.trim_end_matches("/.well-known/jwks.json");
+    let picker = http::get(
+        &format!(
+            "{domain}/oauth2/authorize?response_type=code&client_id=localdevclient\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Foauth2%2Fcallback"
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(picker.status, 200, "{}", picker.body);
+    assert!(picker.body.contains("value=\"root\""), "{}", picker.body);
     assert_eq!(tokio::task::block_in_place(|| demo.stop("-INT")), Some(0));
 }
 

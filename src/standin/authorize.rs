@@ -32,28 +32,28 @@ struct AuthRequest {
 type Answer = Response<Full<Bytes>>;
 
 /// Checks the authorize parameters (from the query, or the picker's form).
-fn check(shared: &Shared, p: &Params) -> Result<AuthRequest, Answer> {
+fn check(shared: &Shared, p: &Params) -> Result<AuthRequest, Box<Answer>> {
     let cfg = &shared.cfg;
     if let Some(name) = p.repeated() {
-        return Err(error_page(
+        return Err(boxed_page(
             "invalid_request",
             &format!("{name} is repeated"),
         ));
     }
     match p.get("client_id") {
         Some(id) if id == cfg.client_id => {}
-        Some(_) => return Err(error_page("invalid_client", "unknown client_id")),
-        None => return Err(error_page("invalid_request", "client_id is missing")),
+        Some(_) => return Err(boxed_page("invalid_client", "unknown client_id")),
+        None => return Err(boxed_page("invalid_request", "client_id is missing")),
     }
     let redirect_uri = match p.get("redirect_uri") {
         Some(uri) if cfg.allows_redirect(uri) => uri.to_owned(),
         Some(_) => {
-            return Err(error_page(
+            return Err(boxed_page(
                 "redirect_mismatch",
                 "redirect_uri is not allowed",
             ));
         }
-        None => return Err(error_page("invalid_request", "redirect_uri is missing")),
+        None => return Err(boxed_page("invalid_request", "redirect_uri is missing")),
     };
     let state = p.get("state").map(str::to_owned);
     let back = |code: &str| {
@@ -61,7 +61,7 @@ fn check(shared: &Shared, p: &Params) -> Result<AuthRequest, Answer> {
         if let Some(s) = &state {
             pairs.push(("state", s));
         }
-        Err(redirect(&with_query(&redirect_uri, &pairs)))
+        Err(Box::new(redirect(&with_query(&redirect_uri, &pairs))))
     };
     match p.get("response_type") {
         Some("code") => {}
@@ -105,7 +105,7 @@ fn valid_challenge(c: &str) -> bool {
 pub(crate) fn authorize(shared: &Shared, req: &Req) -> Answer {
     let ask = match check(shared, &req.query) {
         Ok(ask) => ask,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let session = session_id(req).and_then(|id| shared.store().session(&id).cloned());
     match (ask.prompt.as_deref(), session) {
@@ -145,7 +145,7 @@ fn picker(shared: &Shared, req: &Req) -> Answer {
 pub(crate) fn login(shared: &Shared, req: &Req) -> Answer {
     let ask = match check(shared, &req.body) {
         Ok(ask) => ask,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let Some(user) = req
         .body
@@ -216,7 +216,7 @@ pub(crate) fn logout(shared: &Shared, req: &Req) -> Answer {
         (Some(_), _) => return error_page("invalid_request", "logout_uri is not allowed"),
         (None, Some(_)) => {
             if let Err(answer) = check(shared, q) {
-                return answer;
+                return *answer;
             }
             let raw = req.raw_query.as_deref().unwrap_or("");
             format!("/oauth2/authorize?{raw}")
@@ -242,6 +242,10 @@ fn session_id(req: &Req) -> Option<String> {
         let (name, value) = pair.trim().split_once('=')?;
         (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
     })
+}
+
+fn boxed_page(code: &str, message: &str) -> Box<Answer> {
+    Box::new(error_page(code, message))
 }
 
 fn error_page(code: &str, message: &str) -> Answer {

@@ -77,6 +77,21 @@ pub(crate) struct Store {
     sessions: HashMap<String, Session>,
 }
 
+/// What a redeemed code carried.
+#[derive(Debug)]
+pub(crate) struct Redeemed {
+    /// The client it was issued to.
+    pub(crate) client_id: String,
+    /// The `redirect_uri` it was issued for.
+    pub(crate) redirect_uri: String,
+    /// The sign-in.
+    pub(crate) grant: Grant,
+    /// `nonce` of the authorize request.
+    pub(crate) nonce: Option<String>,
+    /// The S256 `code_challenge`, when PKCE was used.
+    pub(crate) challenge: Option<String>,
+}
+
 /// Why a code cannot be redeemed (each is `invalid_grant` on the wire).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum CodeError {
@@ -104,7 +119,7 @@ impl Store {
         &mut self,
         code: &str,
         origin_jti: &str,
-    ) -> Result<(String, String, Grant, Option<String>, Option<String>), CodeError> {
+    ) -> Result<Redeemed, CodeError> {
         let Some(entry) = self.codes.get_mut(code) else {
             return Err(CodeError::Unknown);
         };
@@ -116,13 +131,13 @@ impl Store {
             return Err(CodeError::Expired);
         }
         entry.redeemed = Some(origin_jti.to_owned());
-        Ok((
-            entry.client_id.clone(),
-            entry.redirect_uri.clone(),
-            entry.grant.clone(),
-            entry.nonce.clone(),
-            entry.challenge.clone(),
-        ))
+        Ok(Redeemed {
+            client_id: entry.client_id.clone(),
+            redirect_uri: entry.redirect_uri.clone(),
+            grant: entry.grant.clone(),
+            nonce: entry.nonce.clone(),
+            challenge: entry.challenge.clone(),
+        })
     }
 
     /// Remembers a refresh token.

@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// Name/value pairs of a query string or form body. A name given twice is refused by
 /// the caller through [`Params::repeated`] (OAuth 2.0: parameters must not repeat).
@@ -21,10 +22,13 @@ impl Params {
         for pair in text.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let (name, value) = (decode(name), decode(value));
-            if params.map.contains_key(&name) {
-                params.repeated.get_or_insert(name);
-            } else {
-                params.map.insert(name, value);
+            match params.map.entry(name) {
+                Entry::Occupied(e) => {
+                    params.repeated.get_or_insert_with(|| e.key().clone());
+                }
+                Entry::Vacant(e) => {
+                    e.insert(value);
+                }
             }
         }
         params

@@ -89,14 +89,14 @@ fn authorization_code(shared: &Shared, req: &Req) -> Result<Answer, &'static str
     let verifier = req.body.get("code_verifier");
     let origin_jti = mint::random_uuid();
     // Redeeming marks the code used even when a check below fails: a code is one try.
-    let (client_id, bound_uri, grant, nonce, challenge) = shared
+    let redeemed = shared
         .store()
         .redeem_code(code, &origin_jti)
         .map_err(|_| "invalid_grant")?;
-    if client_id != shared.cfg.client_id || bound_uri != redirect_uri {
+    if redeemed.client_id != shared.cfg.client_id || redeemed.redirect_uri != redirect_uri {
         return Err("invalid_grant");
     }
-    match (challenge, verifier) {
+    match (redeemed.challenge, verifier) {
         (Some(challenge), Some(verifier)) => {
             if !valid_verifier(verifier) || s256(verifier) != challenge {
                 return Err("invalid_grant");
@@ -109,16 +109,16 @@ fn authorization_code(shared: &Shared, req: &Req) -> Result<Answer, &'static str
     shared.store().insert_refresh(
         refresh_token.clone(),
         Refresh {
-            client_id,
-            grant: grant.clone(),
+            client_id: redeemed.client_id,
+            grant: redeemed.grant.clone(),
             origin_jti: origin_jti.clone(),
         },
     );
     issue(
         shared,
-        &grant,
+        &redeemed.grant,
         &origin_jti,
-        nonce.as_deref(),
+        redeemed.nonce.as_deref(),
         Some(&refresh_token),
     )
     .map_err(|_| "server_error")
