@@ -177,14 +177,18 @@ async fn demo_prints_curls_that_give_the_printed_statuses_and_stops_on_ctrl_c() 
         .unwrap_or_else(|| panic!("no JWKS URL in the banner: {joined}"));
     assert!(http::get(jwks_uri, &[]).await.json()["keys"][0]["kid"].is_string());
     let domain = jwks_uri.trim_end_matches("/.well-known/jwks.json");
-    let picker = http::get(
-        &format!(
-            "{domain}/oauth2/authorize?response_type=code&client_id=localdevclient\
-             &redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Foauth2%2Fcallback"
-        ),
-        &[],
-    )
-    .await;
+    // The browser URL it prints: a navigation is sent to the stand-in's sign-in page.
+    let open = (banner.iter())
+        .find_map(|l| l.trim().strip_prefix("open"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no browser URL in the banner: {joined}"));
+    assert_eq!(open, format!("http://127.0.0.1:{port}/api/hello"));
+    let navigation = [("sec-fetch-mode", "navigate"), ("accept", "text/html")];
+    let sent = http::get(open, &navigation).await;
+    assert_eq!(sent.status, 302, "{}", sent.body);
+    let authorize = sent.header("location").unwrap();
+    assert!(authorize.starts_with(&format!("{domain}/oauth2/authorize?")), "{authorize}");
+    let picker = http::get(authorize, &navigation).await;
     assert_eq!(picker.status, 200, "{}", picker.body);
     assert!(picker.body.contains("value=\"root\""), "{}", picker.body);
     assert_eq!(tokio::task::block_in_place(|| demo.stop("-INT")), Some(0));

@@ -71,7 +71,7 @@ pub async fn start(port: u16) -> Result<Demo, String> {
         .map_err(|e| format!("cannot start the demo echo upstream: {e}"))?;
     let helpers = vec![echo_task];
     let proxy_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let config = demo_config(proxy_addr, &standin.jwks_uri(), echo_addr)?;
+    let config = demo_config(proxy_addr, &standin, echo_addr)?;
     let banner_routes = route_lines(&config);
     let running = match app::start(config).await {
         Ok(running) => running,
@@ -90,8 +90,7 @@ pub async fn start(port: u16) -> Result<Demo, String> {
         demo.stop().await;
         return Err(e);
     }
-    let jwks_uri = demo.standin.jwks_uri();
-    let banner = banner(&demo.running, echo_addr, &jwks_uri, banner_routes, &key)?;
+    let banner = banner(&demo.running, echo_addr, &demo.standin, banner_routes, &key)?;
     Ok(Demo { banner, ..demo })
 }
 
@@ -108,8 +107,13 @@ fn start_error(addr: SocketAddr, e: &anyhow::Error) -> String {
     }
 }
 
-/// The demo config, through the same raw -> validated path as a config file.
-fn demo_config(proxy: SocketAddr, jwks_uri: &str, echo: SocketAddr) -> Result<Config, String> {
+/// The demo config, through the same raw -> validated path as a config file. Browsers
+/// sign in at the stand-in; the session cookies are sealed with a secret made for this
+/// run (a restart signs everyone out).
+fn demo_config(proxy: SocketAddr, standin: &StandIn, echo: SocketAddr) -> Result<Config, String> {
+    let jwks_uri = standin.jwks_uri();
+    let domain = standin.url();
+    let secret = cookie_secret()?;
     let text = format!(
         r#"
 listen = "{proxy}"
@@ -125,6 +129,13 @@ issuer = "{DEFAULT_ISSUER}"
 client_ids = ["{DEFAULT_CLIENT_ID}"]
 token_use = ["access", "id"]
 jwks_uri = "{jwks_uri}"
+
+[login]
+domain = "{domain}"
+client_id = "{DEFAULT_CLIENT_ID}"
+cookie_secrets = ["{secret}"]
+cookie_secure = false
+logout_redirect = "http://{proxy}/public/signed-out"
 
 [[routes]]
 path = "/public/**"
@@ -149,6 +160,14 @@ groups_any = ["admin"]
         format!("demo config: {}", list.join("; "))
     })?;
     Ok(validated.config)
+}
+
+/// 32 random bytes, base64: the demo's `cookie_secrets`.
+fn cookie_secret() -> Result<String, String> {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no random bytes for the demo's cookie secret")?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 fn route_lines(config: &Config) -> Vec<String> {
@@ -195,10 +214,11 @@ const TRIES: [(Option<&str>, &str, u16, &str); 4] = [
 fn banner(
     running: &Running,
     echo: SocketAddr,
-    jwks_uri: &str,
+    standin: &StandIn,
     routes: Vec<String>,
     key: &DevKey,
 ) -> Result<Vec<String>, String> {
+    let jwks_uri = standin.jwks_uri();
     let proxy = running.proxy_addr;
     let mut lines = vec![
         format!("cognigate demo: proxy on http://{proxy}"),
@@ -222,6 +242,13 @@ fn banner(
         };
         lines.push(format!("curl -i{auth} http://{proxy}{path}"));
     }
+    lines.push(String::new());
+    lines.push(format!(
+        "in a browser (cognigate sends you to a local stand-in for Cognito's sign-in page, on {}: pick alice or root):",
+        standin.url()
+    ));
+    lines.push(format!("  open     http://{proxy}/api/hello"));
+    lines.push(format!("  sign out http://{proxy}/oauth2/logout"));
     lines.push(String::new());
     lines.push("Ctrl-C stops the demo.".to_owned());
     Ok(lines)
