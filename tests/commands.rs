@@ -187,7 +187,10 @@ async fn demo_prints_curls_that_give_the_printed_statuses_and_stops_on_ctrl_c() 
     let sent = http::get(open, &navigation).await;
     assert_eq!(sent.status, 302, "{}", sent.body);
     let authorize = sent.header("location").unwrap();
-    assert!(authorize.starts_with(&format!("{domain}/oauth2/authorize?")), "{authorize}");
+    assert!(
+        authorize.starts_with(&format!("{domain}/oauth2/authorize?")),
+        "{authorize}"
+    );
     let picker = http::get(authorize, &navigation).await;
     assert_eq!(picker.status, 200, "{}", picker.body);
     assert!(picker.body.contains("value=\"root\""), "{}", picker.body);

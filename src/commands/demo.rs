@@ -166,7 +166,8 @@ groups_any = ["admin"]
 fn cookie_secret() -> Result<String, String> {
     use base64::Engine as _;
     let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no random bytes for the demo's cookie secret")?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| "no random bytes for the demo's cookie secret")?;
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
