@@ -836,3 +836,102 @@ async fn pass_access_token_sends_the_session_token_upstream() {
     let auth = s.echo.last().header("authorization").join("");
     assert!(auth.starts_with("Bearer ey"), "{auth}");
 }
+
+/// `explain` reports the token source (session or bearer) and, with `[login]`, that a
+/// navigation would be sent to sign in; it never refreshes a session.
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_names_the_token_source_and_the_sign_in_redirect() {
+    let s = setup().await;
+    let browser = signed_in(&s, "/app", "alice").await;
+    let config = s.proxy.dir.path().join("cognigate.toml");
+    let explain = |extra: &[&str]| {
+        let mut args = vec!["explain", "--config", config.to_str().unwrap(), "--fetch"];
+        args.extend(extra);
+        let out = std::process::Command::new(proxy::binary_path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let cookie = browser.cookie_header();
+    let with_session = tokio::task::block_in_place(|| {
+        explain(&["--cookie", &cookie, "GET", "http://app.example/app"])
+    });
+    assert!(with_session.contains("token source: the browser session"), "{with_session}");
+    assert!(with_session.contains("decision: allowed"), "{with_session}");
+    assert!(with_session.contains("alice"), "{with_session}");
+
+    let without = tokio::task::block_in_place(|| explain(&["GET", "http://app.example/app"]));
+    assert!(without.contains("only a browser navigation"), "{without}");
+    assert!(without.contains("decision: 401"), "{without}");
+
+    let broken = tokio::task::block_in_place(|| {
+        explain(&["--cookie", "cognigate_session=garbage", "GET", "http://app.example/app"])
+    });
+    assert!(broken.contains("does not open"), "{broken}");
+
+    let spec = cognigate::mint::TokenSpec {
+        issuer: ISSUER.into(),
+        client_id: CLIENT.into(),
+        ..tokens::access("bob-sub", &[])
+    };
+    let token = tokens::sign(&s.key, &spec);
+    let bearer = tokio::task::block_in_place(|| {
+        explain(&["--token", &token, "--cookie", &cookie, "GET", "http://app.example/app"])
+    });
+    assert!(bearer.contains("(Authorization: Bearer)"), "{bearer}");
+    assert!(!bearer.contains("token source: the browser session"), "{bearer}");
+}
+
+/// Session contents never reach a log line: the real binary at debug level through a
+/// sign-in, a refresh, a failed callback, a tampered cookie and a logout; no line holds
+/// the code, the state, a cookie value or the access token.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_log_line_holds_a_token_a_code_or_a_cookie() {
+    let echo = echo::start().await;
+    let key = tokens::key();
+    let idp = StandIn::start(standin_config(Duration::from_secs(2), true), key).await.unwrap();
+    let body = config(&echo, &idp.url(), &idp.jwks_uri(), "pass_access_token = true", "proxy");
+    let (_dir, path) = proxy::write_config(&body);
+    let bin = tokio::task::block_in_place(|| {
+        proxy::spawn_binary(&path, &[("RUST_LOG", "debug,hyper=debug,h2=debug")])
+    });
+    http::wait_ready(bin.admin).await;
+    let mut secrets: Vec<String> = Vec::new();
+    let mut browser = Browser::default();
+    let first = browser.navigate(&bin.url("/app")).await;
+    let authorize = location(&first);
+    secrets.push(query_param(&authorize, "state").unwrap());
+    let back = browser.pick(&authorize, "alice").await;
+    let callback = location(&back);
+    secrets.push(query_param(&callback, "code").unwrap());
+    let landed = browser.navigate(&callback).await;
+    assert_eq!(landed.status, 302, "{}", landed.body);
+    secrets.extend(browser.cookies.values().filter(|v| v.len() > 20).cloned());
+    let ok = browser.fetch(&bin.url("/api/x")).await;
+    assert_eq!(ok.status, 200);
+    let token = echo.last().header("authorization").join("");
+    secrets.push(token.trim_start_matches("Bearer ").to_owned());
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let refreshed = browser.fetch(&bin.url("/api/x")).await;
+    assert_eq!(refreshed.status, 200);
+    secrets.extend(browser.cookies.values().filter(|v| v.len() > 20).cloned());
+    let replay = browser.navigate(&callback).await;
+    assert_eq!(replay.status, 400);
+    let mut tampered = browser.clone();
+    tampered.cookies.insert("cognigate_session".into(), format!("{}x", secrets[2]));
+    let _ = tampered.fetch(&bin.url("/api/x")).await;
+    let out = browser.navigate(&bin.url("/oauth2/logout")).await;
+    assert_eq!(out.status, 302);
+    let _ = bin.log_line(&["\"status\":302", "/oauth2/logout"]).await;
+    let logs = bin.logs();
+    assert!(logs.len() > 8, "{logs:#?}");
+    for secret in &secrets {
+        // Any 24-character window of the secret would do to rebuild or replay it.
+        let probe = &secret[..24.min(secret.len())];
+        for line in &logs {
+            assert!(!line.contains(probe), "a log line holds a secret ({probe}): {line}");
+        }
+    }
+}
