@@ -851,14 +851,22 @@ async fn explain_names_the_token_source_and_the_sign_in_redirect() {
             .args(&args)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let cookie = browser.cookie_header();
     let with_session = tokio::task::block_in_place(|| {
         explain(&["--cookie", &cookie, "GET", "http://app.example/app"])
     });
-    assert!(with_session.contains("token source: the browser session"), "{with_session}");
+    assert!(
+        with_session.contains("token source: the browser session"),
+        "{with_session}"
+    );
     assert!(with_session.contains("decision: allowed"), "{with_session}");
     assert!(with_session.contains("alice"), "{with_session}");
 
@@ -867,7 +875,12 @@ async fn explain_names_the_token_source_and_the_sign_in_redirect() {
     assert!(without.contains("decision: 401"), "{without}");
 
     let broken = tokio::task::block_in_place(|| {
-        explain(&["--cookie", "cognigate_session=garbage", "GET", "http://app.example/app"])
+        explain(&[
+            "--cookie",
+            "cognigate_session=garbage",
+            "GET",
+            "http://app.example/app",
+        ])
     });
     assert!(broken.contains("does not open"), "{broken}");
 
@@ -878,10 +891,20 @@ async fn explain_names_the_token_source_and_the_sign_in_redirect() {
     };
     let token = tokens::sign(&s.key, &spec);
     let bearer = tokio::task::block_in_place(|| {
-        explain(&["--token", &token, "--cookie", &cookie, "GET", "http://app.example/app"])
+        explain(&[
+            "--token",
+            &token,
+            "--cookie",
+            &cookie,
+            "GET",
+            "http://app.example/app",
+        ])
     });
     assert!(bearer.contains("(Authorization: Bearer)"), "{bearer}");
-    assert!(!bearer.contains("token source: the browser session"), "{bearer}");
+    assert!(
+        !bearer.contains("token source: the browser session"),
+        "{bearer}"
+    );
 }
 
 /// Session contents never reach a log line: the real binary at debug level through a
@@ -891,8 +914,16 @@ async fn explain_names_the_token_source_and_the_sign_in_redirect() {
 async fn no_log_line_holds_a_token_a_code_or_a_cookie() {
     let echo = echo::start().await;
     let key = tokens::key();
-    let idp = StandIn::start(standin_config(Duration::from_secs(2), true), key).await.unwrap();
-    let body = config(&echo, &idp.url(), &idp.jwks_uri(), "pass_access_token = true", "proxy");
+    let idp = StandIn::start(standin_config(Duration::from_secs(2), true), key)
+        .await
+        .unwrap();
+    let body = config(
+        &echo,
+        &idp.url(),
+        &idp.jwks_uri(),
+        "pass_access_token = true",
+        "proxy",
+    );
     let (_dir, path) = proxy::write_config(&body);
     let bin = tokio::task::block_in_place(|| {
         proxy::spawn_binary(&path, &[("RUST_LOG", "debug,hyper=debug,h2=debug")])
@@ -920,7 +951,9 @@ async fn no_log_line_holds_a_token_a_code_or_a_cookie() {
     let replay = browser.navigate(&callback).await;
     assert_eq!(replay.status, 400);
     let mut tampered = browser.clone();
-    tampered.cookies.insert("cognigate_session".into(), format!("{}x", secrets[2]));
+    tampered
+        .cookies
+        .insert("cognigate_session".into(), format!("{}x", secrets[2]));
     let _ = tampered.fetch(&bin.url("/api/x")).await;
     let out = browser.navigate(&bin.url("/oauth2/logout")).await;
     assert_eq!(out.status, 302);
@@ -931,7 +964,10 @@ async fn no_log_line_holds_a_token_a_code_or_a_cookie() {
         // Any 24-character window of the secret would do to rebuild or replay it.
         let probe = &secret[..24.min(secret.len())];
         for line in &logs {
-            assert!(!line.contains(probe), "a log line holds a secret ({probe}): {line}");
+            assert!(
+                !line.contains(probe),
+                "a log line holds a secret ({probe}): {line}"
+            );
         }
     }
 }

@@ -234,3 +234,69 @@ fn header_values(lines: Vec<String>) -> Vec<HeaderValue> {
         .filter_map(|line| HeaderValue::try_from(line).ok())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{SameSite, Secret};
+
+    fn settings() -> LoginSettings {
+        LoginSettings {
+            issuer_idx: 0,
+            domain: "https://d.example".into(),
+            client_id: "c".into(),
+            client_secret: None,
+            scopes: vec!["openid".into()],
+            callback_path: "/oauth2/callback".into(),
+            redirect_url: None,
+            start_path: "/oauth2/start".into(),
+            logout_path: "/oauth2/logout".into(),
+            logout_redirect: None,
+            cookie_name: "cognigate_session".into(),
+            cookie_secrets: vec![Secret(vec![5; 32])],
+            cookie_domain: None,
+            cookie_secure: true,
+            cookie_samesite: SameSite::Lax,
+            session_lifetime: Duration::from_secs(43_200),
+            pass_access_token: false,
+        }
+    }
+
+    /// The size of a session for Cognito-sized tokens: a 900-byte access token, a
+    /// 1,100-byte id token and a 1,780-byte refresh token (Cognito's are JWE of about
+    /// that size), as `Set-Cookie` lines.
+    #[test]
+    fn a_cognito_sized_session_takes_two_cookies() {
+        let login = settings();
+        let sealer = Sealer::new(&login.cookie_secrets);
+        let session = Session {
+            access_token: "a".repeat(900),
+            id_token: "i".repeat(1_100),
+            refresh_token: Some("r".repeat(1_780)),
+            email: Some("someone@example.com".into()),
+            signed_in_at: 1_700_000_000,
+        };
+        let plain = serde_json::to_vec(&session).unwrap();
+        let sealed = sealer.seal(SESSION_PURPOSE, &plain).unwrap();
+        let attrs = Attributes::session(&login, 43_200);
+        let lines = cookie::set_chunked(&login.cookie_name, &sealed, 0, &attrs);
+        let total: usize = lines.iter().map(String::len).sum();
+        eprintln!(
+            "session: {} bytes of JSON, {} sealed (base64url), {} cookies, {total} bytes of Set-Cookie",
+            plain.len(),
+            sealed.len(),
+            lines.len()
+        );
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines.iter().all(|l| l.len() < 4096));
+        // Without a refresh token (an access + id token alone) it fits in one.
+        let short = Session {
+            refresh_token: None,
+            ..session
+        };
+        let sealed = sealer
+            .seal(SESSION_PURPOSE, &serde_json::to_vec(&short).unwrap())
+            .unwrap();
+        assert_eq!(cookie::set_chunked("s", &sealed, 0, &attrs).len(), 1);
+    }
+}
