@@ -238,6 +238,9 @@ fn unsigned(
         Ok(read) => read,
         Err(e) => return Verdict::Refused(auth::refusal(snap, e)),
     };
+    if let Err(refusal) = auth::audience(snap, &read.claims) {
+        return Verdict::Refused(refusal);
+    }
     match auth::authorize(snap, route, read.issuer_idx, &read.claims, &path, printer) {
         Ok(()) => Verdict::Allowed {
             path,
@@ -260,16 +263,20 @@ fn request_line(req: &Parsed) -> String {
 /// `verified`: whether a token's signature was checked (with `--fetch`).
 async fn render(snap: &Snapshot, verdict: Verdict, verified: bool, out: &mut Vec<String>) {
     match verdict {
-        Verdict::Refused(refusal) => render_refusal(refusal.in_mode(snap.config.mode), out).await,
+        Verdict::Refused(refusal) => {
+            render_refusal(snap, refusal.in_mode(snap.config.mode), out).await;
+        }
         Verdict::Allowed { path, principal } => {
             render_allowed(snap, &path, principal, verified, out);
         }
     }
 }
 
-async fn render_refusal(refusal: Refusal, out: &mut Vec<String>) {
+async fn render_refusal(snap: &Snapshot, refusal: Refusal, out: &mut Vec<String>) {
     let reason = refusal.reason();
-    let resp = refusal.into_response(&HeaderValue::from_static("explain"));
+    let rid = HeaderValue::from_static("explain");
+    // The route's `scope` parameter is not shown: the verdict does not carry the route.
+    let resp = crate::proxy::metadata::refusal_response(snap, None, refusal, &rid);
     let status = resp.status();
     out.push(format!(
         "decision: {} {} ({reason})",

@@ -44,6 +44,25 @@ pub struct RawConfig {
     /// `[[routes]]`, in order.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    /// `[resource]`: OAuth protected resource metadata (RFC 9728).
+    pub resource: Option<RawResource>,
+}
+
+/// `[resource]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawResource {
+    /// `resource.url`.
+    pub url: Option<String>,
+    /// `resource.authorization_servers`.
+    pub authorization_servers: Option<Vec<String>>,
+    /// `resource.audience`.
+    pub audience: Option<bool>,
+    /// `resource.as_metadata`.
+    pub as_metadata: Option<bool>,
+    /// `resource.name`.
+    pub name: Option<String>,
+    /// `resource.documentation`.
+    pub documentation: Option<String>,
 }
 
 /// `[upstream]`

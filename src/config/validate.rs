@@ -10,6 +10,7 @@ mod cross;
 mod identity;
 mod issuers;
 mod limits;
+mod resource;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -51,6 +52,7 @@ pub fn validate(raw: RawConfig) -> Result<Validated, Vec<Problem>> {
     let mode = c.mode(raw.mode.as_deref());
     let issuers = c.issuers(&raw.issuers);
     let routes = c.routes(&raw.routes, &issuers);
+    let resource = raw.resource.map(|r| c.resource(r, &issuers));
     let config = Config {
         listen: c.addr("listen", raw.listen.as_deref(), "0.0.0.0:8080"),
         admin_listen: c.addr(
@@ -69,6 +71,7 @@ pub fn validate(raw: RawConfig) -> Result<Validated, Vec<Problem>> {
         identity: c.identity(raw.identity),
         issuers,
         routes,
+        resource,
     };
     c.cross_checks(&config);
     if c.problems.is_empty() {

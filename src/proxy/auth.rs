@@ -167,6 +167,7 @@ async fn authenticate<T: Trace>(
     };
     let verified = verify(snap, keys, &token, trace).await?;
     let claims = &verified.claims;
+    audience(snap, claims)?;
     authorize(
         snap,
         route,
@@ -176,6 +177,22 @@ async fn authenticate<T: Trace>(
         trace,
     )?;
     Ok(Some(verified))
+}
+
+/// `[resource] audience = true`: the token must have been issued for this resource
+/// (RFC 8707 §2; the MCP authorization spec requires a server to refuse others). An id
+/// token's `aud` is its client, so it never passes. Without it, nothing is compared.
+///
+/// # Errors
+///
+/// [`Refusal::InvalidToken`] with [`AuthError::Audience`].
+pub(crate) fn audience(snap: &Snapshot, claims: &Claims) -> Result<(), Refusal> {
+    match snap.resource.as_ref().and_then(|r| r.audience()) {
+        Some(url) if !claims.aud.iter().any(|a| a == url) => {
+            Err(Refusal::InvalidToken(AuthError::Audience))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The route's rules on the claims of a token from `snap`'s issuer `issuer_idx`.

@@ -7,6 +7,7 @@ use super::auth::{self, Admitted, Target};
 use super::body::{RequestBody, ResponseBody, full};
 use super::error::Refusal;
 use super::headers::{self, ClientHop};
+use super::metadata;
 use super::pool::UpstreamBody;
 use super::upgrade::{self, Splice, UpgradeRequest};
 use crate::config::{Limits, Mode};
@@ -125,6 +126,7 @@ impl Gate {
             mode if ambiguous_length => {
                 let why = "ambiguous message length: Content-Length with Transfer-Encoding, or more than one Content-Length";
                 refuse(
+                    &snap,
                     (None, Refusal::BadRequest(why.into()).in_mode(mode)),
                     &request_id,
                     &mut outcome,
@@ -135,6 +137,7 @@ impl Gate {
             mode if method == Method::CONNECT => {
                 let why = "CONNECT is not supported: cognigate is a reverse proxy";
                 refuse(
+                    &snap,
                     (None, Refusal::BadRequest(why.into()).in_mode(mode)),
                     &request_id,
                     &mut outcome,
@@ -179,9 +182,12 @@ impl Gate {
         outcome: &mut Outcome<'s>,
     ) -> Response<ResponseBody> {
         let (mut parts, body) = req.into_parts();
+        if let Some(resp) = metadata::answer(snap, &parts.method, parts.uri.path(), request_id) {
+            return resp;
+        }
         let admitted = match self.admit_parts(snap, &parts).await {
             Ok(a) => a,
-            Err(refused) => return refuse(refused, request_id, outcome),
+            Err(refused) => return refuse(snap, refused, request_id, outcome),
         };
         record(outcome, &admitted);
         let Some(forwarder) = &snap.forwarder else {
@@ -189,11 +195,13 @@ impl Gate {
                 connect: false,
                 cause: "no upstream configured".into(),
             };
-            return refuse((None, refusal), request_id, outcome);
+            return refuse(snap, (None, refusal), request_id, outcome);
         };
         let pq = match path_and_query(&parts, admitted.new_path.as_deref()) {
             Ok(pq) => pq,
-            Err(refusal) => return refuse((Some(admitted.route), refusal), request_id, outcome),
+            Err(refusal) => {
+                return refuse(snap, (Some(admitted.route), refusal), request_id, outcome);
+            }
         };
         outcome.path = Some(pq.clone());
         let client_version = parts.version;
@@ -230,7 +238,7 @@ impl Gate {
                         "upstream request failed"
                     );
                 }
-                refuse((Some(admitted.route), refusal), request_id, outcome)
+                refuse(snap, (Some(admitted.route), refusal), request_id, outcome)
             }
         }
     }
@@ -275,10 +283,13 @@ impl Gate {
             Ok(o) => o,
             Err(refusal) => {
                 let refusal = refusal.in_mode(Mode::ForwardAuth);
-                return refuse((None, refusal), request_id, outcome);
+                return refuse(snap, (None, refusal), request_id, outcome);
             }
         };
         outcome.path = PathAndQuery::try_from(original.path.as_str()).ok();
+        if let Some(resp) = metadata::answer(snap, &original.method, &original.path, request_id) {
+            return resp;
+        }
         let target = Target {
             method: &original.method,
             host: original.host.as_deref(),
@@ -288,7 +299,7 @@ impl Gate {
             Ok(a) => a,
             Err((route, refusal)) => {
                 let refusal = refusal.in_mode(Mode::ForwardAuth);
-                return refuse((route, refusal), request_id, outcome);
+                return refuse(snap, (route, refusal), request_id, outcome);
             }
         };
         record(outcome, &admitted);
@@ -398,6 +409,7 @@ fn record<'s>(outcome: &mut Outcome<'s>, admitted: &Admitted<'s>) {
 }
 
 fn refuse<'s>(
+    snap: &Snapshot,
     (route, refusal): (Option<&'s Route>, Refusal),
     request_id: &HeaderValue,
     outcome: &mut Outcome<'s>,
@@ -405,7 +417,7 @@ fn refuse<'s>(
     outcome.route = route;
     outcome.reason = Some(refusal.reason());
     outcome.upstream_error = refusal.upstream_kind();
-    refusal.into_response(request_id)
+    metadata::refusal_response(snap, route, refusal, request_id)
 }
 
 /// `Host`, or the HTTP/2 `:authority`.

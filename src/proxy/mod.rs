@@ -13,6 +13,7 @@ pub mod forward;
 pub mod forward_auth;
 mod gate;
 pub mod headers;
+pub mod metadata;
 pub mod pool;
 pub mod token;
 pub mod upgrade;
@@ -21,6 +22,7 @@ use crate::config::{Config, Mode};
 use crate::identity::IdentityHeaders;
 use crate::jwks::KeyStore;
 use crate::policy::{RouteError, RouteTable, claims};
+use crate::resource::ResourceDocs;
 use crate::verify::Verifier;
 use forward::Forwarder;
 use std::sync::Arc;
@@ -45,6 +47,8 @@ pub struct Snapshot {
     pub forwarder: Option<Forwarder>,
     /// Every configured app client id (for Amplify cookie names).
     pub client_ids: Vec<String>,
+    /// `[resource]`, rendered: metadata documents, challenge parameters, audience.
+    pub resource: Option<ResourceDocs>,
 }
 
 /// Why a validated config could not become a snapshot.
@@ -64,7 +68,7 @@ impl Snapshot {
     pub fn build(config: Arc<Config>) -> Result<Self, SnapshotError> {
         let keys = KeyStore::new(config.issuers.len(), config.jwks.min_refetch_interval);
         let verifier = Arc::new(verifier_for(&config));
-        Self::assemble(config, Arc::new(keys), verifier)
+        Self::assemble(config, Arc::new(keys), verifier, None)
     }
 
     /// The snapshot for a reloaded `config` whose key sets live in `keys` (a successor of
@@ -88,13 +92,14 @@ impl Snapshot {
             true => previous.verifier.clone(),
             false => Arc::new(verifier_for(&config)),
         };
-        Self::assemble(config, keys, verifier)
+        Self::assemble(config, keys, verifier, Some(previous))
     }
 
     fn assemble(
         config: Arc<Config>,
         keys: Arc<KeyStore>,
         verifier: Arc<Verifier>,
+        previous: Option<&Snapshot>,
     ) -> Result<Self, SnapshotError> {
         let routes =
             RouteTable::compile(&config.routes).map_err(|(i, e)| SnapshotError::Route(i, e))?;
@@ -107,7 +112,12 @@ impl Snapshot {
             .iter()
             .flat_map(|i| i.client_ids.iter().cloned())
             .collect();
+        let resource = config.resource.as_ref().map(|r| {
+            let previous = previous.and_then(|p| p.resource.as_ref());
+            ResourceDocs::new(&config, r, previous)
+        });
         Ok(Snapshot {
+            resource,
             identity: Arc::new(IdentityHeaders::new(
                 &config.identity,
                 config.issuers.iter().map(|i| i.name.as_str()),
