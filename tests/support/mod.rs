@@ -9,6 +9,7 @@ pub(crate) mod jwks_server;
 pub(crate) mod live;
 pub(crate) mod moto;
 pub(crate) mod nginx;
+pub(crate) mod npm;
 pub(crate) mod procfs;
 pub(crate) mod proxy;
 pub(crate) mod tokens;
