@@ -22,6 +22,10 @@ pub fn answer(
     if method != Method::GET && method != Method::HEAD {
         return None;
     }
+    // Most requests name no well-known path, even encoded: no normalization for them.
+    if !raw_path.contains(".well-known") && !raw_path.contains('%') {
+        return None;
+    }
     let normalized = path::normalize(raw_path).ok()?;
     let (status, body) = match docs.lookup(&normalized)? {
         Answer::ProtectedResource(body) => (StatusCode::OK, body),
