@@ -437,3 +437,60 @@ async fn authorization_server_metadata_is_503_until_it_loads() {
     http::wait_for_status(&url, 200).await;
     p.stop().await;
 }
+
+/// `explain` answers as the proxy does: the metadata before any route, the challenge
+/// with its parameters, and the audience check (on the claims as read, without keys).
+#[tokio::test]
+async fn explain_shows_the_metadata_challenges_and_audience() {
+    use cognigate::commands::explain::{Query, TokenSource, explain};
+    let key = tokens::key();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, &key.jwks_json).unwrap();
+    let config = dir.path().join("cognigate.toml");
+    let issuer = "https://idp.example";
+    std::fs::write(
+        &config,
+        format!(
+            "[upstream]\nurl = \"http://127.0.0.1:3\"\n[[issuers]]\nname = \"main\"\n\
+             issuer = \"{issuer}\"\njwks_uri = \"file://{}\"\nclient_ids = [\"{}\"]\n\
+             [[routes]]\npath = \"/mcp/admin/**\"\nscopes_all = [\"mcp/admin\"]\n\
+             [[routes]]\npath = \"/**\"\n[resource]\nurl = \"{RESOURCE}\"\naudience = true\n",
+            jwks.display(),
+            tokens::CLIENT
+        ),
+    )
+    .unwrap();
+    let run = |url: &str, token: Option<String>| {
+        let query = Query {
+            method: "GET".into(),
+            url: url.into(),
+            token: token.map_or(TokenSource::None, TokenSource::Inline),
+            fetch: false,
+        };
+        let config = config.clone();
+        async move { explain(&config, &query).await.unwrap().stdout.join("\n") }
+    };
+    let doc = run("/.well-known/oauth-protected-resource/mcp", None).await;
+    assert!(
+        doc.contains("decision: 200 OK (answered by cognigate)"),
+        "{doc}"
+    );
+    assert!(doc.contains(RESOURCE), "{doc}");
+    let challenge = run("/mcp/admin/x", None).await;
+    let expected = format!(
+        "www-authenticate: Bearer realm=\"cognigate\", resource_metadata=\"{METADATA}\", scope=\"mcp/admin\""
+    );
+    assert!(challenge.contains(&expected), "{challenge}");
+    let mut spec = tokens::access("u-1", &[]);
+    spec.issuer = issuer.into();
+    spec.claims = vec![("aud".into(), json!(["https://other.example"]))];
+    let wrong = run("/mcp", Some(sign(&key, &spec))).await;
+    assert!(
+        wrong.contains("decision: 401 Unauthorized (audience)"),
+        "{wrong}"
+    );
+    spec.claims = vec![("aud".into(), json!([RESOURCE]))];
+    let right = run("/mcp", Some(sign(&key, &spec))).await;
+    assert!(right.contains("decision: allowed"), "{right}");
+}

@@ -417,7 +417,7 @@ fn refuse<'s>(
     outcome.route = route;
     outcome.reason = Some(refusal.reason());
     outcome.upstream_error = refusal.upstream_kind();
-    metadata::refusal_response(snap, route, refusal, request_id)
+    metadata::refusal_response(snap, route.map(Route::index), refusal, request_id)
 }
 
 /// `Host`, or the HTTP/2 `:authority`.

@@ -6,7 +6,7 @@ use super::Snapshot;
 use super::body::{ResponseBody, full};
 use super::error::{Challenge, Refusal};
 use super::headers::X_REQUEST_ID;
-use crate::policy::{Route, path};
+use crate::policy::path;
 use crate::resource::Answer;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 
@@ -63,10 +63,10 @@ pub fn answer(
 }
 
 /// A refusal as `snap` answers it: with `[resource]`, its challenge names the metadata
-/// and the scopes of `route`.
+/// and the scopes of the route at index `route`.
 pub fn refusal_response(
     snap: &Snapshot,
-    route: Option<&Route>,
+    route: Option<usize>,
     refusal: Refusal,
     request_id: &HeaderValue,
 ) -> Response<ResponseBody> {
@@ -75,7 +75,7 @@ pub fn refusal_response(
     };
     let extra = Challenge {
         resource_metadata: Some(docs.metadata_url()),
-        scope: route.and_then(|r| docs.route_scope(r.index())),
+        scope: route.and_then(|i| docs.route_scope(i)),
     };
     refusal.into_response_with(request_id, extra)
 }
