@@ -494,3 +494,48 @@ async fn explain_shows_the_metadata_challenges_and_audience() {
     let right = run("/mcp", Some(sign(&key, &spec))).await;
     assert!(right.contains("decision: allowed"), "{right}");
 }
+
+/// A refused discovery document is logged (why, and that the last good one stays),
+/// from the real binary; a good one is logged as refreshed.
+#[tokio::test]
+async fn a_refused_discovery_document_is_logged() {
+    let key = tokens::key();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, &key.jwks_json).unwrap();
+    let discovery = jwks_server::start("{}").await;
+    let issuer = format!("http://{}", discovery.addr);
+    discovery.set(Mode::Serve(discovery_doc("https://someone.else")));
+    let (_dir, config) = proxy::write_config(&format!(
+        "[upstream]\nurl = \"http://127.0.0.1:3\"\n[jwks]\nrefresh_interval = \"1s\"\n\
+         [[issuers]]\nname = \"main\"\nissuer = \"{issuer}\"\njwks_uri = \"file://{}\"\n\
+         [[routes]]\npath = \"/**\"\n[resource]\nurl = \"{RESOURCE}\"\nas_metadata = true\n",
+        jwks.display()
+    ));
+    let bin = proxy::spawn_binary(&config, &[]);
+    let line = bin
+        .log_line(&[
+            "discovery document refused",
+            "someone.else",
+            "kept_last_good",
+        ])
+        .await;
+    assert!(line.contains("\"kept_last_good\":false"), "{line}");
+    discovery.set(Mode::Huge {
+        bytes: 100_000,
+        content_length: true,
+    });
+    bin.log_line(&["discovery document refused", "larger than 65536 bytes"])
+        .await;
+    discovery.set(Mode::Serve(discovery_doc(&issuer)));
+    bin.log_line(&["discovery document refreshed"]).await;
+    discovery.set(Mode::Garbage);
+    let line = bin
+        .log_line(&[
+            "discovery document refused",
+            "not a JSON object",
+            "\"kept_last_good\":true",
+        ])
+        .await;
+    assert!(!line.contains("eyJ"), "{line}");
+}
