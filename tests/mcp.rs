@@ -6,7 +6,7 @@
 //!
 //! (The `@modelcontextprotocol/conformance` package would be the other peer; no
 //! published version runs on Node 20, and its auth scenarios test clients, so this
-//! test drives the SDK client's discovery instead: see `support/npm.rs`.)
+//! test drives the SDK client's discovery instead: see `support/mcp_sdk.rs`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use support::jwks_server::{self, Mode};
-use support::{http, npm, proxy};
+use support::{http, mcp_sdk, proxy};
 
 const PEER: &str = include_str!("support/mcp_peer.mjs");
 const CLIENT: &str = "testclient123";
@@ -103,7 +103,7 @@ name = "Test MCP server"
 
 #[tokio::test]
 async fn the_mcp_sdk_client_discovers_cognigate_and_its_tokens_carry_a_session() {
-    let script = npm::script("mcp_peer.mjs", PEER);
+    let script = mcp_sdk::script("mcp_peer.mjs", PEER);
     let keys = tempfile::tempdir().unwrap();
     let (key, jwks) = (keys.path().join("key.pem"), keys.path().join("jwks.json"));
     let (k, j) = (key.to_str().unwrap(), jwks.to_str().unwrap());

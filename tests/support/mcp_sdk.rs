@@ -1,6 +1,7 @@
 //! Node test peers: the MCP TypeScript SDK (`@modelcontextprotocol/sdk`), installed
-//! with npm into `target/test-tools/npm` the first time a test asks for it, under the
-//! same lock as the Python tools (`target/test-tools/lock`), and reused after. The
+//! with npm into `target/test-tools/mcp-sdk` the first time a test asks for it, under an
+//! exclusive lock on `target/test-tools/mcp-sdk.lock` (several test binaries may ask at
+//! once), and reused after. Its own folder: other npm tools keep theirs. The
 //! folder counts as made only once its stamp holds the exact `package.json` it was
 //! installed from. A test that needs it fails, naming what to install, when it cannot
 //! be installed: it never passes unrun.
@@ -15,7 +16,7 @@ use std::sync::OnceLock;
 /// 0.2.0-alpha.12, needs Node >= 22 (`fs.globSync`), and its auth scenarios test
 /// clients, not protected resources.)
 const PACKAGE_JSON: &str = r#"{
-  "name": "cognigate-test-tools",
+  "name": "cognigate-test-mcp-sdk",
   "private": true,
   "type": "module",
   "dependencies": {
@@ -47,10 +48,10 @@ fn tools_dir() -> PathBuf {
 fn ensure_npm() -> Result<PathBuf, String> {
     let tools = tools_dir();
     fs::create_dir_all(&tools).map_err(|e| format!("cannot create {}: {e}", tools.display()))?;
-    let lock = File::create(tools.join("lock")).map_err(|e| e.to_string())?;
+    let lock = File::create(tools.join("mcp-sdk.lock")).map_err(|e| e.to_string())?;
     lock.lock()
         .map_err(|e| format!("cannot lock {}: {e}", tools.display()))?;
-    let dir = tools.join("npm");
+    let dir = tools.join("mcp-sdk");
     let stamp = dir.join("cognigate-package.json");
     if fs::read_to_string(&stamp).is_ok_and(|s| s == PACKAGE_JSON) {
         return Ok(dir);
