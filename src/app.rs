@@ -2,6 +2,7 @@
 //! background tasks (key refresh, config reload), binds the listeners and serves until
 //! shutdown. Only this module and `server` spawn tasks.
 
+mod discovery;
 mod keys;
 mod swap;
 
@@ -13,6 +14,7 @@ use crate::server::{self, Lifecycle, admin};
 use crate::telemetry::Metrics;
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use discovery::DiscoveryTask;
 use keys::KeyTasks;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,12 +59,21 @@ struct Shared {
     keys: Mutex<KeyTasks>,
     /// The config the listeners were bound with: restart-only keys compare against it.
     started: Arc<Config>,
+    /// The `[resource]` discovery-document task, aligned with the current snapshot.
+    discovery: Mutex<DiscoveryTask>,
 }
 
 impl Shared {
     fn key_tasks(&self) -> std::sync::MutexGuard<'_, KeyTasks> {
         // Only the reload task and shutdown lock it, never across an await.
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn discovery_task(&self) -> std::sync::MutexGuard<'_, DiscoveryTask> {
+        // Locked like `keys`: by the reload task and shutdown, never across an await.
+        self.discovery
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -103,8 +114,10 @@ async fn start_inner(config: Config, reload_from: Option<PathBuf>) -> anyhow::Re
     let metrics = Arc::new(Metrics::new());
     metrics.set_routes(&route_patterns(&config));
     let timing = RefreshTiming::from(&config.jwks);
+    let client = JwksClient::new()?;
+    let discovery = DiscoveryTask::start(client.clone(), &snapshot);
     let key_tasks = KeyTasks::start(
-        JwksClient::new()?,
+        client,
         metrics.clone(),
         &snapshot.keys,
         &config.issuers,
@@ -117,6 +130,7 @@ async fn start_inner(config: Config, reload_from: Option<PathBuf>) -> anyhow::Re
         certs,
         keys: Mutex::new(key_tasks),
         started: config.clone(),
+        discovery: Mutex::new(discovery),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     if let Some(path) = reload_from {
@@ -195,6 +209,7 @@ async fn serve(shared: Arc<Shared>, listeners: Listeners, mut shutdown: watch::R
     }
     stop_admin.send_replace(true);
     shared.key_tasks().abort_all();
+    shared.discovery_task().stop();
     tracing::info!("shutdown complete");
 }
 

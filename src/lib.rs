@@ -14,6 +14,7 @@ pub mod login;
 pub mod mint;
 pub mod policy;
 pub mod proxy;
+pub mod resource;
 pub mod server;
 pub mod standin;
 pub mod telemetry;

@@ -335,7 +335,8 @@ async fn a_navigation_signs_in_and_lands_back_with_the_identity_at_the_upstream(
 #[tokio::test]
 async fn only_navigations_are_sent_to_sign_in() {
     let s = setup().await;
-    let cases: [(&str, &str, &[(&str, &str)], u16); 6] = [
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], u16);
+    let cases: [Case<'_>; 6] = [
         (
             "GET",
             "/app",

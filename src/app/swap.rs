@@ -128,8 +128,10 @@ fn apply(shared: &Shared, new: Config) -> Result<(usize, KeyChanges), SnapshotEr
     let config = Arc::new(new);
     let snapshot = Snapshot::rebuild(config.clone(), store.clone(), &old)?;
     let (retired, changes) = tasks.commit(&plan, &store, &config.issuers, timing);
-    shared.snapshot.store(Arc::new(snapshot));
+    let snapshot = Arc::new(snapshot);
+    shared.snapshot.store(snapshot.clone());
     drop(tasks);
+    shared.discovery_task().align(&snapshot);
     for task in retired {
         task.abort();
     }

@@ -19,8 +19,10 @@ use crate::jwks::{self, JwksClient, KeyStore};
 use crate::policy::Route;
 use crate::proxy::Snapshot;
 use crate::proxy::auth::{self, Target};
+use crate::proxy::body::ResponseBody;
 use crate::proxy::error::Refusal;
 use crate::proxy::login::{Effects, Origin};
+use crate::proxy::metadata;
 use crate::verify::Claims;
 use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderMap, HeaderValue, Method, Uri};
@@ -62,7 +64,8 @@ enum Verdict {
         path: String,
         principal: Option<(usize, Arc<Claims>)>,
     },
-    Refused(Refusal),
+    /// The refusal, and the index of the route it happened on (for its challenge).
+    Refused(Refusal, Option<usize>),
 }
 
 /// The request as parsed from the command line.
@@ -98,11 +101,23 @@ pub async fn explain(config_path: &Path, query: &Query) -> Result<Report, String
         Ok(parsed) => parsed,
         Err(refusal) => {
             out.push(format!("request: {} {}", query.method, query.url));
-            render(&snap, Verdict::Refused(refusal), query.fetch, &mut out).await;
+            render(
+                &snap,
+                Verdict::Refused(refusal, None),
+                query.fetch,
+                &mut out,
+            )
+            .await;
             return Ok(done(out));
         }
     };
     out.push(request_line(&parsed));
+    let rid = HeaderValue::from_static("explain");
+    if let Some(resp) = metadata::answer(&snap, &parsed.method, &parsed.path, &rid) {
+        out.push("  [resource]: a well-known document, answered before any route".to_owned());
+        render_response(resp, "answered by cognigate", &mut out).await;
+        return Ok(done(out));
+    }
     let keys = match query.fetch {
         true => Arc::new(fetch_keys(&config, &mut out).await?),
         // The proxy's own store as it starts: no keys yet.
@@ -111,7 +126,7 @@ pub async fn explain(config_path: &Path, query: &Query) -> Result<Report, String
     let mut printer = Printer::new(&snap, query.fetch, out);
     let verdict = decide(&snap, &keys, &parsed, &mut printer).await;
     let (unsigned, mut out) = (printer.unsigned, printer.out);
-    if unsigned && matches!(verdict, Verdict::Refused(_)) {
+    if unsigned && matches!(verdict, Verdict::Refused(..)) {
         out.push("note: no keys loaded: the decision below holds if the signature verifies (add --fetch)".to_owned());
     }
     render(&snap, verdict, query.fetch, &mut out).await;
@@ -244,13 +259,13 @@ async fn decide(
         Err((Some(route), refusal @ Refusal::IssuerNotReady(_))) if printer.unsigned => {
             unsigned(snap, route, refusal, printer)
         }
-        Err((_, refusal)) => {
+        Err((route, refusal)) => {
             if matches!(refusal, Refusal::NoRoute) {
                 printer
                     .out
                     .push("  no route matches: the proxy refuses the request".to_owned());
             }
-            Verdict::Refused(refusal)
+            Verdict::Refused(refusal, route.map(Route::index))
         }
     }
 }
@@ -266,8 +281,9 @@ fn unsigned(
     refusal: Refusal,
     printer: &mut Printer<'_>,
 ) -> Verdict {
+    let at = Some(route.index());
     let (Some(token), Some(path)) = (printer.token.clone(), printer.path.clone()) else {
-        return Verdict::Refused(refusal);
+        return Verdict::Refused(refusal, at);
     };
     printer.out.push(
         "claims, UNVERIFIED (for information: the proxy checks them only once the signature verifies):"
@@ -276,14 +292,17 @@ fn unsigned(
     let now = super::token::unix_now();
     let read = match snap.verifier.check_unverified(&token, now, printer) {
         Ok(read) => read,
-        Err(e) => return Verdict::Refused(auth::refusal(snap, e)),
+        Err(e) => return Verdict::Refused(auth::refusal(snap, e), at),
     };
+    if let Err(refusal) = auth::audience(snap, &read.claims) {
+        return Verdict::Refused(refusal, at);
+    }
     match auth::authorize(snap, route, read.issuer_idx, &read.claims, &path, printer) {
         Ok(()) => Verdict::Allowed {
             path,
             principal: Some((read.issuer_idx, Arc::new(read.claims))),
         },
-        Err(refusal) => Verdict::Refused(refusal),
+        Err(refusal) => Verdict::Refused(refusal, at),
     }
 }
 
@@ -300,19 +319,32 @@ fn request_line(req: &Parsed) -> String {
 /// `verified`: whether a token's signature was checked (with `--fetch`).
 async fn render(snap: &Snapshot, verdict: Verdict, verified: bool, out: &mut Vec<String>) {
     match verdict {
-        Verdict::Refused(refusal) => render_refusal(refusal.in_mode(snap.config.mode), out).await,
+        Verdict::Refused(refusal, route) => {
+            render_refusal(snap, refusal.in_mode(snap.config.mode), route, out).await;
+        }
         Verdict::Allowed { path, principal } => {
             render_allowed(snap, &path, principal, verified, out);
         }
     }
 }
 
-async fn render_refusal(refusal: Refusal, out: &mut Vec<String>) {
+async fn render_refusal(
+    snap: &Snapshot,
+    refusal: Refusal,
+    route: Option<usize>,
+    out: &mut Vec<String>,
+) {
     let reason = refusal.reason();
-    let resp = refusal.into_response(&HeaderValue::from_static("explain"));
+    let rid = HeaderValue::from_static("explain");
+    let resp = metadata::refusal_response(snap, route, refusal, &rid);
+    render_response(resp, reason, out).await;
+}
+
+/// A response cognigate makes itself: status (with `why`), headers, body.
+async fn render_response(resp: http::Response<ResponseBody>, why: &str, out: &mut Vec<String>) {
     let status = resp.status();
     out.push(format!(
-        "decision: {} {} ({reason})",
+        "decision: {} {} ({why})",
         status.as_u16(),
         status.canonical_reason().unwrap_or("")
     ));

@@ -47,6 +47,30 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[login]`: browser sessions through Cognito managed login.
     pub login: Option<LoginSettings>,
+    /// `[resource]`: protected resource metadata, challenges, audience binding.
+    pub resource: Option<Resource>,
+}
+
+/// `[resource]`: this proxy as an OAuth protected resource (RFC 9728, RFC 8707).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    /// The resource identifier, as written (served as `resource`).
+    pub url: String,
+    /// `scheme://authority` of `url`.
+    pub origin: String,
+    /// The path of `url`, empty when it is `/` or absent (RFC 9728 §3.1).
+    pub path: String,
+    /// As written, or the default: every issuer's `issuer`, or (with `as_metadata`)
+    /// `origin` alone.
+    pub authorization_servers: Vec<String>,
+    /// An access token's `aud` must contain `url`.
+    pub audience: bool,
+    /// Also serve `/.well-known/oauth-authorization-server`.
+    pub as_metadata: bool,
+    /// `resource_name`.
+    pub name: Option<String>,
+    /// `resource_documentation`.
+    pub documentation: Option<String>,
 }
 
 /// What the proxy listener does with an allowed request.

@@ -46,6 +46,25 @@ pub struct RawConfig {
     pub routes: Vec<RawRoute>,
     /// `[login]`.
     pub login: Option<RawLogin>,
+    /// `[resource]`: OAuth protected resource metadata (RFC 9728).
+    pub resource: Option<RawResource>,
+}
+
+/// `[resource]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawResource {
+    /// `resource.url`.
+    pub url: Option<String>,
+    /// `resource.authorization_servers`.
+    pub authorization_servers: Option<Vec<String>>,
+    /// `resource.audience`.
+    pub audience: Option<bool>,
+    /// `resource.as_metadata`.
+    pub as_metadata: Option<bool>,
+    /// `resource.name`.
+    pub name: Option<String>,
+    /// `resource.documentation`.
+    pub documentation: Option<String>,
 }
 
 /// `[upstream]`

@@ -11,6 +11,7 @@ mod identity;
 mod issuers;
 mod limits;
 mod login;
+mod resource;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -52,6 +53,7 @@ pub fn validate(raw: RawConfig) -> Result<Validated, Vec<Problem>> {
     let mode = c.mode(raw.mode.as_deref());
     let issuers = c.issuers(&raw.issuers);
     let routes = c.routes(&raw.routes, &issuers, raw.login.is_some());
+    let resource = raw.resource.map(|r| c.resource(r, &issuers));
     let config = Config {
         listen: c.addr("listen", raw.listen.as_deref(), "0.0.0.0:8080"),
         admin_listen: c.addr(
@@ -71,6 +73,7 @@ pub fn validate(raw: RawConfig) -> Result<Validated, Vec<Problem>> {
         login: raw.login.map(|login| c.login(login, &issuers)),
         issuers,
         routes,
+        resource,
     };
     c.cross_checks(&config);
     if let Some(login) = &config.login {

@@ -53,7 +53,8 @@ pub enum JwksError {
         /// The status received.
         status: http::StatusCode,
     },
-    /// The body (or file) exceeds the 1 MiB cap.
+    /// The body (or file) exceeds its cap (1 MiB for a key set; callers of
+    /// `fetch_document` report their own cap).
     #[error("JWKS response larger than 1 MiB from {uri}")]
     TooLarge {
         /// The configured URI.

@@ -76,8 +76,30 @@ pub async fn fetch(
 }
 
 async fn fetch_bytes(client: &JwksClient, uri: &str) -> Result<Vec<u8>, JwksError> {
+    fetch_capped(client, uri, MAX_JWKS_BYTES).await
+}
+
+/// Fetches `uri` (http://, https:// or file://) with the JWKS client's rules (no
+/// redirects, 200 only), refusing a body over `cap` bytes ([`JwksError::TooLarge`])
+/// and a fetch longer than `timeout`. Other documents fetched alongside the key sets
+/// (the issuer's discovery document) use it.
+pub(crate) async fn fetch_document(
+    client: &JwksClient,
+    uri: &str,
+    timeout: Duration,
+    cap: usize,
+) -> Result<Vec<u8>, JwksError> {
+    tokio::time::timeout(timeout, fetch_capped(client, uri, cap))
+        .await
+        .map_err(|_| JwksError::Timeout {
+            uri: uri.to_owned(),
+            timeout,
+        })?
+}
+
+async fn fetch_capped(client: &JwksClient, uri: &str, cap: usize) -> Result<Vec<u8>, JwksError> {
     if let Some(path) = uri.strip_prefix("file://") {
-        return read_file(uri, path).await;
+        return read_file(uri, path, cap).await;
     }
     let request = build_request(uri)?;
     let response = client
@@ -86,7 +108,7 @@ async fn fetch_bytes(client: &JwksClient, uri: &str) -> Result<Vec<u8>, JwksErro
         .await
         .map_err(|e| transport(uri, e))?;
     check_status(uri, response.status())?;
-    read_capped(uri, response.into_body()).await
+    read_capped(uri, response.into_body(), cap).await
 }
 
 fn build_request(uri: &str) -> Result<http::Request<Empty<Bytes>>, JwksError> {
@@ -115,11 +137,11 @@ fn check_status(uri: &str, status: http::StatusCode) -> Result<(), JwksError> {
 }
 
 /// Reads the body frame by frame and stops as soon as it passes the cap.
-async fn read_capped(uri: &str, mut body: Incoming) -> Result<Vec<u8>, JwksError> {
+async fn read_capped(uri: &str, mut body: Incoming, cap: usize) -> Result<Vec<u8>, JwksError> {
     let too_large = || JwksError::TooLarge {
         uri: uri.to_owned(),
     };
-    if body.size_hint().lower() > MAX_JWKS_BYTES as u64 {
+    if body.size_hint().lower() > cap as u64 {
         return Err(too_large());
     }
     let mut buf = Vec::new();
@@ -127,7 +149,7 @@ async fn read_capped(uri: &str, mut body: Incoming) -> Result<Vec<u8>, JwksError
         let Ok(data) = frame.map_err(|e| transport(uri, e))?.into_data() else {
             continue; // trailers carry no body bytes
         };
-        if buf.len() + data.len() > MAX_JWKS_BYTES {
+        if buf.len() + data.len() > cap {
             return Err(too_large());
         }
         buf.extend_from_slice(&data);
@@ -137,7 +159,7 @@ async fn read_capped(uri: &str, mut body: Incoming) -> Result<Vec<u8>, JwksError
 
 /// Local development: `file:///abs/path`, `file://localhost/abs/path` or a path relative
 /// to the working directory (`file://./jwks.json`).
-async fn read_file(uri: &str, path: &str) -> Result<Vec<u8>, JwksError> {
+async fn read_file(uri: &str, path: &str, cap: usize) -> Result<Vec<u8>, JwksError> {
     let path = path
         .strip_prefix("localhost")
         .filter(|p| p.starts_with('/'))
@@ -149,11 +171,11 @@ async fn read_file(uri: &str, path: &str) -> Result<Vec<u8>, JwksError> {
     let file = tokio::fs::File::open(path).await.map_err(io_err)?;
     let mut buf = Vec::new();
     // Read one byte past the cap so an oversized file is detected without reading it all.
-    file.take(MAX_JWKS_BYTES as u64 + 1)
+    file.take(cap as u64 + 1)
         .read_to_end(&mut buf)
         .await
         .map_err(io_err)?;
-    if buf.len() > MAX_JWKS_BYTES {
+    if buf.len() > cap {
         return Err(JwksError::TooLarge {
             uri: uri.to_owned(),
         });

@@ -235,6 +235,7 @@ async fn authenticate<T: Trace>(
     };
     let verified = verify(snap, keys, &token, trace).await?;
     let claims = &verified.claims;
+    audience(snap, claims)?;
     authorize(
         snap,
         route,
@@ -265,6 +266,22 @@ fn missing<T: Trace>(
             trace,
         ),
         _ => Refusal::MissingToken,
+    }
+}
+
+/// `[resource] audience = true`: the token must have been issued for this resource
+/// (RFC 8707 §2; the MCP authorization spec requires a server to refuse others). An id
+/// token's `aud` is its client, so it never passes. Without it, nothing is compared.
+///
+/// # Errors
+///
+/// [`Refusal::InvalidToken`] with [`AuthError::Audience`].
+pub(crate) fn audience(snap: &Snapshot, claims: &Claims) -> Result<(), Refusal> {
+    match snap.resource.as_ref().and_then(|r| r.audience()) {
+        Some(url) if !claims.aud.iter().any(|a| a == url) => {
+            Err(Refusal::InvalidToken(AuthError::Audience))
+        }
+        _ => Ok(()),
     }
 }
 

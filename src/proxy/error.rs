@@ -140,20 +140,37 @@ impl Refusal {
         }
     }
 
-    fn www_authenticate(&self) -> Option<String> {
-        match self {
-            Refusal::MissingToken => Some(REALM.to_owned()),
-            Refusal::InvalidToken(e) => Some(format!(
+    fn www_authenticate(&self, extra: Challenge<'_>) -> Option<String> {
+        let mut challenge = match self {
+            Refusal::MissingToken => REALM.to_owned(),
+            Refusal::InvalidToken(e) => format!(
                 "{REALM}, error=\"invalid_token\", error_description=\"{}\"",
                 quoted_safe(&e.to_string())
-            )),
-            Refusal::Forbidden(_) => Some(format!("{REALM}, error=\"insufficient_scope\"")),
-            _ => None,
+            ),
+            Refusal::Forbidden(_) => format!("{REALM}, error=\"insufficient_scope\""),
+            _ => return None,
+        };
+        if let Some(url) = extra.resource_metadata {
+            challenge.push_str(&format!(", resource_metadata=\"{}\"", quoted_safe(url)));
         }
+        if let Some(scope) = extra.scope {
+            challenge.push_str(&format!(", scope=\"{}\"", quoted_safe(scope)));
+        }
+        Some(challenge)
     }
 
     /// Renders the refusal as a response carrying `request_id`.
     pub fn into_response(self, request_id: &HeaderValue) -> Response<ResponseBody> {
+        self.into_response_with(request_id, Challenge::default())
+    }
+
+    /// [`Refusal::into_response`], with `extra` parameters in its `WWW-Authenticate`
+    /// (when it has one).
+    pub fn into_response_with(
+        self,
+        request_id: &HeaderValue,
+        extra: Challenge<'_>,
+    ) -> Response<ResponseBody> {
         let body = serde_json::json!({ "error": self.error_code(), "message": self.to_string() });
         let mut resp = Response::new(full(body.to_string()));
         *resp.status_mut() = self.status();
@@ -165,7 +182,7 @@ impl Refusal {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(super::headers::X_REQUEST_ID, request_id.clone());
         if let Some(value) = self
-            .www_authenticate()
+            .www_authenticate(extra)
             .and_then(|v| HeaderValue::from_str(&v).ok())
         {
             headers.insert(header::WWW_AUTHENTICATE, value);
@@ -182,6 +199,15 @@ impl Refusal {
         }
         resp
     }
+}
+
+/// Parameters added to a refusal's `WWW-Authenticate` with `[resource]`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Challenge<'a> {
+    /// `resource_metadata`: where the protected resource metadata is (RFC 9728 §5.1).
+    pub resource_metadata: Option<&'a str>,
+    /// `scope`: the scopes the route requires (RFC 6750 §3).
+    pub scope: Option<&'a str>,
 }
 
 /// Makes text safe inside an RFC 9110 quoted-string.
@@ -267,6 +293,40 @@ mod tests {
             assert_eq!(json["error"], error);
             assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()));
         }
+    }
+
+    /// With `[resource]`, every challenge names the metadata and, on a route with
+    /// scopes, the scopes; a refusal without a challenge stays without one.
+    #[test]
+    fn resource_parameters_extend_every_challenge() {
+        let extra = Challenge {
+            resource_metadata: Some("https://api.example/.well-known/oauth-protected-resource/mcp"),
+            scope: Some("mcp:read mcp:write"),
+        };
+        let rid = HeaderValue::from_static("rid");
+        let challenge = |r: Refusal| {
+            let resp = r.into_response_with(&rid, extra);
+            resp.headers()
+                .get(header::WWW_AUTHENTICATE)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let tail = ", resource_metadata=\"https://api.example/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read mcp:write\"";
+        assert_eq!(
+            challenge(Refusal::MissingToken).unwrap(),
+            format!("{REALM}{tail}")
+        );
+        let invalid = challenge(Refusal::InvalidToken(AuthError::Audience)).unwrap();
+        assert!(invalid.starts_with("Bearer realm=\"cognigate\", error=\"invalid_token\""));
+        assert!(invalid.ends_with(tail), "{invalid}");
+        let forbidden = Refusal::Forbidden(Forbidden::WrongIssuer {
+            route: "/x".into(),
+            required: "main".into(),
+        });
+        assert_eq!(
+            challenge(forbidden).unwrap(),
+            format!("{REALM}, error=\"insufficient_scope\"{tail}")
+        );
+        assert_eq!(challenge(Refusal::NoRoute), None);
     }
 
     #[test]

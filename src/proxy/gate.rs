@@ -8,6 +8,7 @@ use super::body::{RequestBody, ResponseBody, full};
 use super::error::Refusal;
 use super::headers::{self, ClientHop};
 use super::login::{self, Effects, Endpoint, Origin};
+use super::metadata;
 use super::pool::UpstreamBody;
 use super::upgrade::{self, Splice, UpgradeRequest};
 use crate::config::{Limits, Mode};
@@ -128,6 +129,7 @@ impl Gate {
             mode if ambiguous_length => {
                 let why = "ambiguous message length: Content-Length with Transfer-Encoding, or more than one Content-Length";
                 refuse(
+                    &snap,
                     (None, Refusal::BadRequest(why.into()).in_mode(mode)),
                     &request_id,
                     &mut outcome,
@@ -138,6 +140,7 @@ impl Gate {
             mode if method == Method::CONNECT => {
                 let why = "CONNECT is not supported: cognigate is a reverse proxy";
                 refuse(
+                    &snap,
                     (None, Refusal::BadRequest(why.into()).in_mode(mode)),
                     &request_id,
                     &mut outcome,
@@ -192,7 +195,10 @@ impl Gate {
     ) -> Response<ResponseBody> {
         let (mut parts, body) = req.into_parts();
         if let Err(refusal) = headers::check_host(parts.version, &parts.uri, &parts.headers) {
-            return refuse((None, refusal), request_id, outcome);
+            return refuse(snap, (None, refusal), request_id, outcome);
+        }
+        if let Some(resp) = metadata::answer(snap, &parts.method, parts.uri.path(), request_id) {
+            return resp;
         }
         let host = host_of(&parts);
         let host = host.as_ref().and_then(|h| h.to_str().ok());
@@ -219,7 +225,7 @@ impl Gate {
             .await
         {
             Ok(a) => a,
-            Err(refused) => return refuse(refused, request_id, outcome),
+            Err(refused) => return refuse(snap, refused, request_id, outcome),
         };
         record(outcome, &admitted);
         let Some(forwarder) = &snap.forwarder else {
@@ -227,11 +233,13 @@ impl Gate {
                 connect: false,
                 cause: "no upstream configured".into(),
             };
-            return refuse((None, refusal), request_id, outcome);
+            return refuse(snap, (None, refusal), request_id, outcome);
         };
         let pq = match path_and_query(&parts, admitted.new_path.as_deref()) {
             Ok(pq) => pq,
-            Err(refusal) => return refuse((Some(admitted.route), refusal), request_id, outcome),
+            Err(refusal) => {
+                return refuse(snap, (Some(admitted.route), refusal), request_id, outcome);
+            }
         };
         outcome.path = Some(pq.clone());
         let client_version = parts.version;
@@ -268,7 +276,7 @@ impl Gate {
                         "upstream request failed"
                     );
                 }
-                refuse((Some(admitted.route), refusal), request_id, outcome)
+                refuse(snap, (Some(admitted.route), refusal), request_id, outcome)
             }
         }
     }
@@ -313,10 +321,13 @@ impl Gate {
             Ok(o) => o,
             Err(refusal) => {
                 let refusal = refusal.in_mode(Mode::ForwardAuth);
-                return refuse((None, refusal), request_id, outcome);
+                return refuse(snap, (None, refusal), request_id, outcome);
             }
         };
         outcome.path = PathAndQuery::try_from(original.path.as_str()).ok();
+        if let Some(resp) = metadata::answer(snap, &original.method, &original.path, request_id) {
+            return resp;
+        }
         // ingress-nginx's `auth_request` passes on only 2xx, 401 and 403: a sign-in
         // redirect cannot reach its browser (its `auth-signin` goes to `start_path`).
         let origin = (original.host.as_deref())
@@ -346,7 +357,7 @@ impl Gate {
             Ok(a) => a,
             Err((route, refusal)) => {
                 let refusal = refusal.in_mode(Mode::ForwardAuth);
-                return refuse((route, refusal), request_id, outcome);
+                return refuse(snap, (route, refusal), request_id, outcome);
             }
         };
         record(outcome, &admitted);
@@ -421,7 +432,7 @@ impl Gate {
                     .insert(headers::X_REQUEST_ID, request_id.clone());
                 resp
             }
-            Err(refusal) => refuse((None, refusal), request_id, outcome),
+            Err(refusal) => refuse(snap, (None, refusal), request_id, outcome),
         })
     }
 }
@@ -509,6 +520,7 @@ fn record<'s>(outcome: &mut Outcome<'s>, admitted: &Admitted<'s>) {
 }
 
 fn refuse<'s>(
+    snap: &Snapshot,
     (route, refusal): (Option<&'s Route>, Refusal),
     request_id: &HeaderValue,
     outcome: &mut Outcome<'s>,
@@ -516,7 +528,7 @@ fn refuse<'s>(
     outcome.route = route;
     outcome.reason = Some(refusal.reason());
     outcome.upstream_error = refusal.upstream_kind();
-    refusal.into_response(request_id)
+    metadata::refusal_response(snap, route.map(Route::index), refusal, request_id)
 }
 
 /// `Host`, or the HTTP/2 `:authority`.

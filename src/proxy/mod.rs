@@ -14,6 +14,7 @@ pub mod forward_auth;
 mod gate;
 pub mod headers;
 pub mod login;
+pub mod metadata;
 pub mod pool;
 pub mod token;
 pub mod upgrade;
@@ -23,6 +24,7 @@ use crate::identity::IdentityHeaders;
 use crate::jwks::KeyStore;
 use crate::login::Login;
 use crate::policy::{RouteError, RouteTable, claims};
+use crate::resource::ResourceDocs;
 use crate::verify::Verifier;
 use forward::Forwarder;
 use std::sync::Arc;
@@ -49,6 +51,8 @@ pub struct Snapshot {
     pub client_ids: Vec<String>,
     /// `[login]`, ready for requests.
     pub login: Option<Login>,
+    /// `[resource]`, rendered: metadata documents, challenge parameters, audience.
+    pub resource: Option<ResourceDocs>,
 }
 
 /// Why a validated config could not become a snapshot.
@@ -71,7 +75,7 @@ impl Snapshot {
     pub fn build(config: Arc<Config>) -> Result<Self, SnapshotError> {
         let keys = KeyStore::new(config.issuers.len(), config.jwks.min_refetch_interval);
         let verifier = Arc::new(verifier_for(&config));
-        Self::assemble(config, Arc::new(keys), verifier)
+        Self::assemble(config, Arc::new(keys), verifier, None)
     }
 
     /// The snapshot for a reloaded `config` whose key sets live in `keys` (a successor of
@@ -95,13 +99,14 @@ impl Snapshot {
             true => previous.verifier.clone(),
             false => Arc::new(verifier_for(&config)),
         };
-        Self::assemble(config, keys, verifier)
+        Self::assemble(config, keys, verifier, Some(previous))
     }
 
     fn assemble(
         config: Arc<Config>,
         keys: Arc<KeyStore>,
         verifier: Arc<Verifier>,
+        previous: Option<&Snapshot>,
     ) -> Result<Self, SnapshotError> {
         let routes =
             RouteTable::compile(&config.routes).map_err(|(i, e)| SnapshotError::Route(i, e))?;
@@ -115,8 +120,13 @@ impl Snapshot {
             .flat_map(|i| i.client_ids.iter().cloned())
             .collect();
         let login = Login::new(&config)?;
+        let resource = config.resource.as_ref().map(|r| {
+            let previous = previous.and_then(|p| p.resource.as_ref());
+            ResourceDocs::new(&config, r, previous)
+        });
         Ok(Snapshot {
             login,
+            resource,
             identity: Arc::new(IdentityHeaders::new(
                 &config.identity,
                 config.issuers.iter().map(|i| i.name.as_str()),

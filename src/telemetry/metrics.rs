@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// The `reason` labels of `cognigate_auth_failures_total`; anything else counts as `other`.
-const AUTH_REASONS: [&str; 19] = [
+const AUTH_REASONS: [&str; 20] = [
     "missing_token",
     "malformed",
     "bad_signature",
@@ -42,6 +42,7 @@ const AUTH_REASONS: [&str; 19] = [
     "wrong_client",
     "wrong_token_use",
     "disallowed_alg",
+    "audience",
     "insufficient_groups",
     "insufficient_scope",
     "claims",

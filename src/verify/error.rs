@@ -36,6 +36,9 @@ pub enum AuthError {
     /// `none`, an HMAC or unknown algorithm, or not the algorithm bound to the key.
     #[error("token algorithm is not allowed")]
     DisallowedAlg,
+    /// `[resource] audience = true` and the token's `aud` lacks the resource (RFC 8707).
+    #[error("token was not issued for this resource (aud)")]
+    Audience,
     /// No key set has ever loaded for the token's issuer (503 + Retry-After).
     #[error("the token issuer's signing keys are not available yet")]
     IssuerNotReady {
@@ -47,7 +50,7 @@ pub enum AuthError {
 impl AuthError {
     /// The fixed `reason` label: malformed, bad_signature, unknown_kid, expired,
     /// not_yet_valid, wrong_issuer, wrong_client, wrong_token_use, disallowed_alg,
-    /// issuer_not_ready.
+    /// audience, issuer_not_ready.
     pub fn reason(&self) -> &'static str {
         match self {
             AuthError::Malformed(_) => "malformed",
@@ -59,6 +62,7 @@ impl AuthError {
             AuthError::WrongClient => "wrong_client",
             AuthError::WrongTokenUse(_) => "wrong_token_use",
             AuthError::DisallowedAlg => "disallowed_alg",
+            AuthError::Audience => "audience",
             AuthError::IssuerNotReady { .. } => "issuer_not_ready",
         }
     }

@@ -7,6 +7,7 @@ pub(crate) mod faulty;
 pub(crate) mod http;
 pub(crate) mod jwks_server;
 pub(crate) mod live;
+pub(crate) mod mcp_sdk;
 pub(crate) mod moto;
 pub(crate) mod nginx;
 pub(crate) mod npm;

@@ -60,7 +60,7 @@ impl Checker {
             );
         }
         let redirect_url = raw.redirect_url.filter(|url| {
-            let ok = self.absolute_url("login.redirect_url", url, false);
+            let ok = self.login_url("login.redirect_url", url, false);
             let path = url.parse::<Uri>().ok().map(|u| u.path().to_owned());
             if ok && path.as_deref() != Some(callback_path.as_str()) {
                 self.error(
@@ -77,7 +77,7 @@ impl Checker {
             }
             Some(domain) => {
                 let domain = domain.trim_end_matches('/').to_owned();
-                if self.absolute_url("login.domain", &domain, true)
+                if self.login_url("login.domain", &domain, true)
                     && domain.parse::<Uri>().is_ok_and(|u| u.path() != "/")
                 {
                     self.error("login.domain", "must be an origin (scheme and host), with no path: the endpoints are <domain>/oauth2/...");
@@ -87,7 +87,7 @@ impl Checker {
         };
         let logout_redirect = raw
             .logout_redirect
-            .filter(|url| self.absolute_url("login.logout_redirect", url, false));
+            .filter(|url| self.login_url("login.logout_redirect", url, false));
         let cookie_name = raw
             .cookie_name
             .unwrap_or_else(|| "cognigate_session".into());
@@ -213,7 +213,7 @@ impl Checker {
 
     /// An absolute `https` URL (or `http` on a loopback host), with a host. `origin`:
     /// what is being checked is the identity provider's domain (named in the message).
-    fn absolute_url(&mut self, key: &str, text: &str, origin: bool) -> bool {
+    fn login_url(&mut self, key: &str, text: &str, origin: bool) -> bool {
         let Ok(uri) = Uri::from_str(text) else {
             self.error(key, format!("not a valid URL: {text:?}"));
             return false;

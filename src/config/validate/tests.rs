@@ -7,6 +7,18 @@ use crate::config::{Problem, Validated, load_with_env};
 /// `validate/` (the count is checked below, so a new error site needs a case here).
 /// Each snippet is completed by [`complete`] into an otherwise valid file.
 const CASES: &[(&str, &str, &str)] = &[
+    // resource.rs
+    ("[resource]\naudience = true", "resource.url", "required"),
+    (
+        "[resource]\nurl = \"https://api.example/mcp?x=1\"",
+        "resource.url",
+        "without query or fragment",
+    ),
+    (
+        "[resource]\nurl = \"https://api.example/mcp\"\nas_metadata = true\n# no issuers",
+        "resource.as_metadata",
+        "needs an [[issuers]] entry",
+    ),
     // top.rs
     (
         r#"shutdown_delay = "200y""#,
@@ -431,6 +443,7 @@ const SOURCES: &[&str] = &[
     include_str!("issuers.rs"),
     include_str!("limits.rs"),
     include_str!("login.rs"),
+    include_str!("resource.rs"),
     include_str!("routes.rs"),
     include_str!("token.rs"),
     include_str!("top.rs"),
