@@ -332,11 +332,13 @@ async fn a_navigation_signs_in_and_lands_back_with_the_identity_at_the_upstream(
     );
 }
 
+/// A request (method, path, headers) and the status it gets.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], u16);
+
 #[tokio::test]
 async fn only_navigations_are_sent_to_sign_in() {
     let s = setup().await;
-    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], u16);
-    let cases: [Case<'_>; 6] = [
+    let cases: [Case; 6] = [
         (
             "GET",
             "/app",

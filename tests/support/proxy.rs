@@ -55,6 +55,36 @@ pub(crate) async fn start(body: &str) -> TestProxy {
     }
 }
 
+/// Like [`start`], on a loopback port picked first, for a config that names the proxy's
+/// own URL (`login.logout_redirect` pointing back at it): every `{port}` in `body`
+/// becomes that port. Another port is tried when the picked one was taken meanwhile.
+pub(crate) async fn start_on_known_port(body: &str) -> TestProxy {
+    let mut failures = Vec::new();
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (dir, path) = write_config(&body.replace("{port}", &port.to_string()));
+        let env = [("COGNIGATE_LISTEN".to_owned(), format!("127.0.0.1:{port}"))];
+        let validated = cognigate::config::load_with_env(&path, env)
+            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        match app::start(validated.config).await {
+            Ok(running) => {
+                return TestProxy {
+                    addr: running.proxy_addr,
+                    admin: running.admin_addr,
+                    running,
+                    dir,
+                };
+            }
+            Err(e) => failures.push(format!("port {port}: {e:#}")),
+        }
+    }
+    panic!("the proxy did not start: {failures:?}")
+}
+
 /// Like [`start`], through `app::start_from_file`: the config (and TLS files) are
 /// reloaded when they change on disk. The config file is `dir/cognigate.toml`.
 pub(crate) async fn start_watched(body: &str) -> TestProxy {
