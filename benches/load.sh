@@ -8,6 +8,10 @@
 #   same       a required route, one valid token on every request (verified-token cache)
 #   rotate     10,000 distinct valid tokens, rotated per request
 #   nocache    one token, [token] cache_size = 0 (an RS256 verify on every request)
+#   session    a [login] browser session instead of a bearer token: the same access token,
+#              an id token and a Cognito-sized refresh token sealed in two cookies (sealed
+#              here in Python from the documented format: HKDF-SHA256 + AES-256-GCM);
+#              compare with `same` in one run (`WORKLOADS="same session"`)
 #   baseline   not cognigate: examples/hyper_baseline.rs, hyper's server and client
 #              alone (`WORKLOADS="baseline public same"`), what cognigate adds to hyper
 #   nginx      not cognigate: nginx as the peer bench's plain proxy, same token header
@@ -65,9 +69,50 @@ with open(f"{run}/tokens.txt", "w") as out:
         out.write(f"{signing_input}.{b64(sig)}\n")
 PY
 
+# A [login] session for the first token, sealed as cognigate seals it (src/login/seal.rs):
+# AES-256-GCM under HKDF-SHA256(salt "cognigate cookie sealing v1", the secret, info
+# "aes-256-gcm"), the cookie name's purpose "session" as associated data, base64url of
+# nonce | ciphertext | tag, split into 3,800-byte cookies.
+SECRET=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
+python3 - "$RUN" "$SECRET" "$ISSUER" "$CLIENT" <<'PY'
+import base64, json, os, sys, time, uuid
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+run, secret, iss, client = sys.argv[1], base64.b64decode(sys.argv[2]), sys.argv[3], sys.argv[4]
+access = open(f"{run}/tokens.txt").readline().strip()
+key = serialization.load_pem_private_key(open(f"{run}/key.pem", "rb").read(), None)
+kid = json.load(open(f"{run}/jwks.json"))["keys"][0]["kid"]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+claims = {"sub": str(uuid.uuid4()), "iss": iss, "aud": client, "token_use": "id", "email": "load@example.com",
+          "cognito:username": "user0", "iat": now, "auth_time": now, "exp": now + 3600}
+signing_input = f"{b64(json.dumps({'alg': 'RS256', 'kid': kid}).encode())}.{b64(json.dumps(claims).encode())}"
+id_token = f"{signing_input}.{b64(key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()))}"
+session = {"a": access, "i": id_token, "r": b64(os.urandom(1335)), "e": "load@example.com", "t": now}
+k = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"cognigate cookie sealing v1", info=b"aes-256-gcm").derive(secret)
+nonce = os.urandom(12)
+sealed = b64(nonce + AESGCM(k).encrypt(nonce, json.dumps(session).encode(), b"session"))
+chunks = [sealed[i:i + 3800] for i in range(0, len(sealed), 3800)]
+names = ["cognigate_session"] + [f"cognigate_session_{i}" for i in range(1, len(chunks))]
+open(f"{run}/session.txt", "w").write("; ".join(f"{n}={c}" for n, c in zip(names, chunks)) + "\n")
+PY
+
 start_backend "$BACKEND" 3000 "$LOAD_CPU"
 
 config() { write_config "$ISSUER" "$CLIENT" load-users "$1"; } # $1 = cache_size
+
+login_config() { # the same, with [login] (its provider is never called: the token is fresh)
+  config 100000
+  cat >> "$RUN/cognigate.toml" <<TOML
+[login]
+domain = "http://127.0.0.1:1"
+client_id = "$CLIENT"
+cookie_secrets = ["$SECRET"]
+cookie_secure = false
+TOML
+}
 
 stop_proxy() { kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; }
 
@@ -94,10 +139,14 @@ uticks() { awk '{print $14}' "/proc/$PROXY_PID/stat"; }
 cat > "$RUN/wrk.lua" <<'LUA'
 local reqs, n, idx = {}, 0, 0
 function init(args)
-  local path, limit, target = args[1], tonumber(args[2]), args[3]
+  local path, limit, target, cookie = args[1], tonumber(args[2]), args[3], args[4]
   for line in io.lines(path) do
     n = n + 1
-    reqs[n] = wrk.format("GET", target, { ["Authorization"] = "Bearer " .. line })
+    if cookie then
+      reqs[n] = wrk.format("GET", target, { ["Cookie"] = line })
+    else
+      reqs[n] = wrk.format("GET", target, { ["Authorization"] = "Bearer " .. line })
+    end
     if n >= limit then break end
   end
 end
@@ -108,12 +157,14 @@ function done(s, lat, _)
 end
 LUA
 
-run() { # $1 = label, $2 = tokens to rotate, $3 = path
+run() { # $1 = label, $2 = tokens to rotate, $3 = path, $4 = "cookie": session cookies
   local url="http://127.0.0.1:$PROXY"
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$RUN/wrk.lua" "$url" -- "$RUN/tokens.txt" "$2" "$3" >/dev/null
+  local source="$RUN/tokens.txt" cookie=()
+  [ "${4:-}" = cookie ] && { source="$RUN/session.txt"; cookie=(cookie); }
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$RUN/wrk.lua" "$url" -- "$source" "$2" "$3" "${cookie[@]}" >/dev/null
   local before; before=$(ticks)
   local ubefore; ubefore=$(uticks)
-  local out; out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$RUN/wrk.lua" "$url" -- "$RUN/tokens.txt" "$2" "$3" | grep '^RESULT')
+  local out; out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$RUN/wrk.lua" "$url" -- "$source" "$2" "$3" "${cookie[@]}" | grep '^RESULT')
   local after; after=$(ticks)
   local uafter; uafter=$(uticks)
   local rss; rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PROXY_PID/status")
@@ -132,6 +183,7 @@ for w in $WORKLOADS; do
     same)    config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run same 1 /api/x; stop_proxy ;;
     rotate)  config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run rotate "$TOKENS" /api/x; stop_proxy ;;
     nocache) config 0; start_proxy "$ADMIN" "$PROXY_CPU"; run nocache 1 /api/x; stop_proxy ;;
+    session) login_config; start_proxy "$ADMIN" "$PROXY_CPU"; run session 1 /api/x cookie; stop_proxy ;;
     baseline) start_baseline; run baseline 1 /public/x; stop_proxy ;;
     nginx)   start_nginx_proxy; run nginx 1 /api/x; stop_proxy ;;
   esac
