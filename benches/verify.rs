@@ -36,6 +36,7 @@ fn issuer() -> Issuer {
         token_use: vec![TokenUse::Access],
         algorithms: vec![Algorithm::RS256],
         cognito: true,
+        api_endpoint: None,
     }
 }
 
@@ -63,6 +64,7 @@ fn route(path: &str, groups: &[&str]) -> RouteConfig {
         issuers: Vec::new(),
         claims: Default::default(),
         bind: Default::default(),
+        max_age: None,
     }
 }
 

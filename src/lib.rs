@@ -13,6 +13,7 @@ pub mod jwks;
 pub mod mint;
 pub mod policy;
 pub mod proxy;
+pub mod revoke;
 pub mod server;
 pub mod telemetry;
 pub mod verify;

@@ -58,6 +58,7 @@ fn route(path: &str) -> RouteConfig {
         issuers: Vec::new(),
         claims: Default::default(),
         bind: Default::default(),
+        max_age: None,
     }
 }
 
@@ -318,6 +319,7 @@ fn token_fixture() -> &'static TokenFixture {
             token_use: vec![TokenUse::Access, TokenUse::Id],
             algorithms: vec![Algorithm::RS256],
             cognito: true,
+            api_endpoint: None,
         };
         let settings = TokenSettings {
             leeway: Duration::from_secs(60),

@@ -4,8 +4,9 @@
 //! What a reload applies: routes, issuers (see `keys` for how their key sets carry
 //! over), `[token]`, `[identity]`, `[jwks]`, `mode`, `[upstream]` (a new client and
 //! pool; in-flight requests finish on the old one), `[tls]` file paths,
-//! `limits.header_timeout` / `max_header_bytes` / `idle_timeout` (for new connections)
-//! and the `shutdown_*` timings. What needs a restart, and is logged as such while the
+//! `limits.header_timeout` / `max_header_bytes` / `idle_timeout` (for new connections),
+//! the `shutdown_*` timings and `[revocation]` (a new `file` is loaded and watched
+//! instead; in-memory entries and online answers are kept). What needs a restart, and is logged as such while the
 //! rest of the new config still applies: `listen`, `admin_listen`, turning `[tls]` on
 //! or off (the sockets and their protocol are bound once) and `limits.max_connections`
 //! (the connection semaphore is sized once). Those keys keep their running values, so
@@ -130,6 +131,12 @@ fn apply(shared: &Shared, new: Config) -> Result<(usize, KeyChanges), SnapshotEr
     let (retired, changes) = tasks.commit(&plan, &store, &config.issuers, timing);
     shared.snapshot.store(Arc::new(snapshot));
     drop(tasks);
+    let file = config.revocation.file.clone();
+    shared.revocation_file.send_if_modified(|current| {
+        let moved = *current != file;
+        *current = file;
+        moved
+    });
     for task in retired {
         task.abort();
     }

@@ -45,6 +45,21 @@ pub struct Config {
     pub identity: IdentitySettings,
     /// `[[routes]]`, in config order (first match wins).
     pub routes: Vec<RouteConfig>,
+    /// `[revocation]`.
+    pub revocation: RevocationSettings,
+}
+
+/// `[revocation]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevocationSettings {
+    /// The deny-list file (one JSON object a line), watched and reloaded.
+    pub file: Option<PathBuf>,
+    /// Serve `POST /revocations` and `GET /revocations` on the admin listener.
+    pub admin_api: bool,
+    /// Check Cognito access tokens with `GetUser`.
+    pub online: bool,
+    /// How long one `GetUser` answer is trusted, per `origin_jti`.
+    pub online_ttl: Duration,
 }
 
 /// What the proxy listener does with an allowed request.
@@ -132,6 +147,9 @@ pub struct Issuer {
     /// A Cognito user pool (`user_pool_id` set, or a Cognito issuer URL): its tokens
     /// must carry `token_use`. Other OIDC issuers' tokens may omit it.
     pub cognito: bool,
+    /// The Cognito JSON API URL `GetUser` is sent to (`[revocation].online`): set, or
+    /// derived from the pool's region; `None` for an issuer that is not Cognito.
+    pub api_endpoint: Option<String>,
 }
 
 /// `[jwks]`
@@ -212,4 +230,6 @@ pub struct RouteConfig {
     pub claims: BTreeMap<String, Vec<String>>,
     /// `bind`: capture name (a `{name}` of `path`) -> the claim it must equal.
     pub bind: BTreeMap<String, String>,
+    /// `max_age`: a token whose `auth_time` is older is refused (RFC 9470).
+    pub max_age: Option<Duration>,
 }

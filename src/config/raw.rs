@@ -44,6 +44,22 @@ pub struct RawConfig {
     /// `[[routes]]`, in order.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    /// `[revocation]`.
+    #[serde(default)]
+    pub revocation: RawRevocation,
+}
+
+/// `[revocation]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRevocation {
+    /// `revocation.file`.
+    pub file: Option<String>,
+    /// `revocation.admin_api`.
+    pub admin_api: Option<bool>,
+    /// `revocation.online`.
+    pub online: Option<bool>,
+    /// `revocation.online_ttl`.
+    pub online_ttl: Option<String>,
 }
 
 /// `[upstream]`
@@ -107,6 +123,8 @@ pub struct RawIssuer {
     pub issuer_format: Option<String>,
     /// `issuers[].algorithms`.
     pub algorithms: Option<Vec<String>>,
+    /// `issuers[].api_endpoint`.
+    pub api_endpoint: Option<String>,
 }
 
 /// `[jwks]`
@@ -176,4 +194,6 @@ pub struct RawRoute {
     pub claims: Option<BTreeMap<String, Vec<String>>>,
     /// Capture name (a `{name}` of `path`) -> claim name.
     pub bind: Option<BTreeMap<String, String>>,
+    /// `routes[].max_age`.
+    pub max_age: Option<String>,
 }

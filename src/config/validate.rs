@@ -10,6 +10,7 @@ mod cross;
 mod identity;
 mod issuers;
 mod limits;
+mod revocation;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -67,6 +68,7 @@ pub fn validate(raw: RawConfig) -> Result<Validated, Vec<Problem>> {
         jwks: c.jwks(&raw.jwks),
         token: c.token(raw.token),
         identity: c.identity(raw.identity),
+        revocation: c.revocation(raw.revocation),
         issuers,
         routes,
     };

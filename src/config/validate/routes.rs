@@ -56,6 +56,7 @@ impl Checker {
             issuers: self.rule_list(at, "issuers", &raw.issuers),
             claims: self.claim_rules(at, raw.claims.as_ref()),
             bind: self.bindings(at, raw.bind.as_ref(), pattern.as_ref()),
+            max_age: self.max_age(at, raw.max_age.as_deref(), auth),
         };
         self.route_rules(at, &route, issuers);
         self.claim_rules_apply(at, &route);
