@@ -281,7 +281,7 @@ async fn fake_cognito() -> FakeCognito {
             };
             let (c, m) = (c.clone(), m.clone());
             tokio::spawn(async move {
-                let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let service = service_fn(move |req: ::http::Request<hyper::body::Incoming>| {
                     let (c, m) = (c.clone(), m.clone());
                     async move {
                         assert_eq!(
@@ -298,7 +298,7 @@ async fn fake_cognito() -> FakeCognito {
                             ),
                             _ => (500, r#"{"__type":"InternalErrorException"}"#),
                         };
-                        let resp = http::Response::builder()
+                        let resp = ::http::Response::builder()
                             .status(status)
                             .body(Full::new(Bytes::from(body)))
                             .unwrap();
