@@ -196,10 +196,16 @@ async fn a_globally_signed_out_token_is_refused_within_online_ttl() {
     }
     let took = refused.expect("the signed-out token was never refused");
     assert!(took <= Duration::from_secs(3), "refused after {took:?}");
-    let r = http::get(&p.url("/api/orders"), &[("authorization", &bearer("plain"))]).await;
+    let r = http::get(
+        &p.url("/api/orders"),
+        &[("authorization", &bearer("plain"))],
+    )
+    .await;
     assert_eq!(
         r.header("www-authenticate"),
-        Some("Bearer realm=\"cognigate\", error=\"invalid_token\", error_description=\"token revoked\"")
+        Some(
+            "Bearer realm=\"cognigate\", error=\"invalid_token\", error_description=\"token revoked\""
+        )
     );
     assert_eq!(status("admin").await, 200, "another user is not affected");
     let metrics = http::get(&p.admin_url("/metrics"), &[]).await.body;

@@ -137,10 +137,7 @@ async fn file_entries_refuse_cached_tokens_and_reloads_apply_with_bad_lines_skip
     assert_eq!(get(&p, "/api", &old).await.status, 401);
     let mut new = tokens::access("cyd", &[]);
     new.now = now;
-    assert_eq!(
-        get(&p, "/api", &tokens::sign(&key, &new)).await.status,
-        200
-    );
+    assert_eq!(get(&p, "/api", &tokens::sign(&key, &new)).await.status, 200);
 
     let m = metrics(&p).await;
     assert_eq!(
@@ -148,7 +145,10 @@ async fn file_entries_refuse_cached_tokens_and_reloads_apply_with_bad_lines_skip
         "cognigate_revocations{kind=\"jti\"} 1"
     );
     assert!(m.contains("cognigate_revocations{kind=\"sub\"} 1"), "{m}");
-    assert!(m.contains("cognigate_revocations{kind=\"origin_jti\"} 1"), "{m}");
+    assert!(
+        m.contains("cognigate_revocations{kind=\"origin_jti\"} 1"),
+        "{m}"
+    );
     assert!(
         m.contains("cognigate_auth_failures_total{reason=\"revoked\"} 4"),
         "{m}"
@@ -229,12 +229,14 @@ async fn max_age_refuses_an_old_sign_in_with_the_rfc_9470_challenge() {
     assert_eq!(r.status, 401);
     assert_eq!(
         r.header("www-authenticate"),
-        Some(
-            "Bearer realm=\"cognigate\", error=\"insufficient_user_authentication\", max_age=900"
-        )
+        Some("Bearer realm=\"cognigate\", error=\"insufficient_user_authentication\", max_age=900")
     );
     assert_eq!(r.json()["error"], "insufficient_user_authentication");
-    assert_eq!(get(&p, "/other", &old).await.status, 200, "no max_age there");
+    assert_eq!(
+        get(&p, "/other", &old).await.status,
+        200,
+        "no max_age there"
+    );
     let recent = token(&key, "ann", &[("auth_time", (now - 60).into())]);
     assert_eq!(get(&p, "/fresh/x", &recent).await.status, 200);
     let header = format!(r#"{{"alg":"RS256","kid":"{}"}}"#, key.kid);
@@ -344,7 +346,11 @@ async fn the_online_check_calls_once_per_sign_in_per_ttl_and_fails_open_when_cog
     }
     assert_eq!(cognito.calls.load(Ordering::SeqCst), 1);
     assert_eq!(get(&p, "/api", &t).await.status, 200);
-    assert_eq!(cognito.calls.load(Ordering::SeqCst), 1, "answer still fresh");
+    assert_eq!(
+        cognito.calls.load(Ordering::SeqCst),
+        1,
+        "answer still fresh"
+    );
 
     // Revoked at Cognito: refused once the answer is older than online_ttl.
     cognito.mode.store(REVOKE, Ordering::SeqCst);

@@ -207,7 +207,7 @@ pub(crate) mod tests {
             issuers: vec![],
             claims: Default::default(),
             bind: Default::default(),
-        max_age: None,
+            max_age: None,
         }
     }
 

@@ -253,7 +253,12 @@ async fn not_revoked<T: Trace>(
     ))
     .await;
     revocations.metrics().online_check(outcome.label());
-    if let OnlineOutcome::Unreachable { last, why } = &outcome {
+    if let OnlineOutcome::Unreachable {
+        last,
+        why,
+        called: true,
+    } = &outcome
+    {
         tracing::warn!(sub = %verified.claims.sub, last_answer = ?last, problem = %why,
             "online check: Cognito unreachable, the last answer stands (fail open)");
     }

@@ -99,7 +99,9 @@ fn verdict(
     let from_body = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("__type").and_then(|t| t.as_str()).map(str::to_owned));
-    let kind = from_body.or(error_type.map(str::to_owned)).unwrap_or_default();
+    let kind = from_body
+        .or(error_type.map(str::to_owned))
+        .unwrap_or_default();
     let kind = kind.rsplit('#').next().unwrap_or("");
     let kind = kind.split(':').next().unwrap_or("");
     match (status.as_u16(), kind) {
@@ -115,7 +117,8 @@ mod tests {
 
     #[test]
     fn only_a_refusal_of_the_token_is_revoked() {
-        let body = br#"{"__type":"NotAuthorizedException","message":"Access Token has been revoked"}"#;
+        let body =
+            br#"{"__type":"NotAuthorizedException","message":"Access Token has been revoked"}"#;
         assert_eq!(
             verdict(StatusCode::BAD_REQUEST, None, body).ok(),
             Some(Verdict::Revoked)

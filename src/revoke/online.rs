@@ -47,6 +47,9 @@ pub enum OnlineOutcome {
         last: Option<bool>,
         /// What failed (never the token).
         why: String,
+        /// A call was made now and failed (else an earlier one did, and the next try is
+        /// not due yet).
+        called: bool,
     },
 }
 
@@ -132,7 +135,10 @@ impl Online {
     ) -> OnlineOutcome {
         let slot = self
             .slots
-            .get_or_insert_with(origin, || Ok::<_, std::convert::Infallible>(Slot::default()))
+            .get_or_insert_with(
+                origin,
+                || Ok::<_, std::convert::Infallible>(Slot::default()),
+            )
             .unwrap_or_default();
         // Concurrent requests of one sign-in queue here behind the one call.
         let mut answer = slot.lock().await;
@@ -147,7 +153,8 @@ impl Online {
                 },
                 None => OnlineOutcome::Unreachable {
                     last: None,
-                    why: "no answer yet; retrying soon".into(),
+                    why: "the last call failed; the next try is not due yet".into(),
+                    called: false,
                 },
             };
         }
@@ -169,7 +176,11 @@ impl Online {
                     at,
                     next_check: now + RETRY_AFTER.min(ttl),
                 });
-                OnlineOutcome::Unreachable { last, why }
+                OnlineOutcome::Unreachable {
+                    last,
+                    why,
+                    called: true,
+                }
             }
         }
     }
@@ -182,8 +193,8 @@ impl Online {
     ) -> Result<Verdict, Unreachable> {
         let client = (self.client.as_ref()).ok_or_else(|| Unreachable("no client".into()))?;
         let call = async {
-            let _permit = (self.calls.acquire().await)
-                .map_err(|_| Unreachable("checker closed".into()))?;
+            let _permit =
+                (self.calls.acquire().await).map_err(|_| Unreachable("checker closed".into()))?;
             client.get_user(endpoint, token).await
         };
         tokio::time::timeout(timeout, call)
@@ -194,5 +205,43 @@ impl Online {
     /// Forgets every answer.
     pub fn clear(&self) {
         self.slots.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing listens on port 1 of the loopback: every call fails at once.
+    const DOWN: &str = "http://127.0.0.1:1/";
+
+    #[tokio::test]
+    async fn an_unreachable_cognito_lets_a_token_through_and_is_not_retried_at_once() {
+        let online = Online::new();
+        let (ttl, timeout) = (Duration::from_secs(60), Duration::from_secs(2));
+        let first = online.check(DOWN, "o", "t", ttl, timeout).await;
+        assert!(
+            matches!(
+                first,
+                OnlineOutcome::Unreachable {
+                    last: None,
+                    called: true,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        assert!(!first.revoked(), "fail open");
+        assert_eq!(first.label(), "unreachable");
+        let second = online.check(DOWN, "o", "t", ttl, timeout).await;
+        assert!(
+            matches!(second, OnlineOutcome::Unreachable { called: false, .. }),
+            "{second:?}"
+        );
+        let other = online.check(DOWN, "o2", "t", ttl, timeout).await;
+        assert!(
+            matches!(other, OnlineOutcome::Unreachable { called: true, .. }),
+            "another sign-in has its own slot: {other:?}"
+        );
     }
 }

@@ -5,9 +5,9 @@ use super::Lifecycle;
 use crate::proxy::Snapshot;
 use crate::proxy::body::{ResponseBody, full};
 use crate::revoke::{Entry, Revocations};
-use http_body_util::{BodyExt as _, Limited};
 use arc_swap::ArcSwap;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -97,7 +97,9 @@ async fn revocations(state: &AdminState, req: Request<Incoming>) -> Response<Res
             json(StatusCode::OK, body.to_string())
         }
         Method::POST => {
-            let body = Limited::new(req.into_body(), MAX_ENTRY_BYTES).collect().await;
+            let body = Limited::new(req.into_body(), MAX_ENTRY_BYTES)
+                .collect()
+                .await;
             let Ok(body) = body else {
                 let why = format!("expected one JSON entry of at most {MAX_ENTRY_BYTES} bytes");
                 return bad_entry(&why);
@@ -109,7 +111,11 @@ async fn revocations(state: &AdminState, req: Request<Incoming>) -> Response<Res
             match entry {
                 Ok(entry) => {
                     let added = state.revocations.add(&entry);
-                    tracing::info!(kind = entry.kind(), added, "revocation added through the admin API");
+                    tracing::info!(
+                        kind = entry.kind(),
+                        added,
+                        "revocation added through the admin API"
+                    );
                     let body = serde_json::json!({ "added": added, "entry": entry });
                     json(StatusCode::OK, body.to_string())
                 }

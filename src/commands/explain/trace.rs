@@ -218,7 +218,11 @@ fn online(outcome: Option<&OnlineOutcome>) -> String {
         }
         Some(o @ OnlineOutcome::Unreachable { why, .. }) => format!(
             "  {}  online: Cognito unreachable ({why}): the last answer stands (fail open)",
-            if o.revoked() { "FAIL       " } else { "ok         " }
+            if o.revoked() {
+                "FAIL       "
+            } else {
+                "ok         "
+            }
         ),
     }
 }

@@ -81,8 +81,8 @@ impl Checker {
 /// The region of a Cognito issuer URL (either format), e.g. `eu-west-1`.
 fn region_of(issuer: &str) -> Option<&str> {
     let host = issuer.strip_prefix("https://")?.split('/').next()?;
-    let rest = (host.strip_prefix("cognito-idp."))
-        .or_else(|| host.strip_prefix("issuer-cognito-idp."))?;
+    let rest =
+        (host.strip_prefix("cognito-idp.")).or_else(|| host.strip_prefix("issuer-cognito-idp."))?;
     rest.strip_suffix(".amazonaws.com")
 }
 
