@@ -1,7 +1,7 @@
 //! The revocation file: loaded before serving (an unreadable file stops the start: the
 //! entries it holds must be enforced from the first request), then watched like the
-//! config file and reloaded when its contents change, or when a config reload names
-//! another file. Invalid lines are logged with their number and skipped; the rest
+//! config file and reloaded when its contents change, on SIGHUP, or when a config
+//! reload names another file. Invalid lines are logged with their number and skipped; the rest
 //! apply. A file that becomes unreadable keeps the entries last loaded (fail closed).
 
 use crate::config::reload::FileWatcher;
@@ -74,7 +74,8 @@ fn follow(revocations: &Revocations, path: Option<&Path>) {
     }
 }
 
-fn reload(revocations: &Revocations, path: &Path) {
+/// Reloads `path` (a change seen, or SIGHUP); unreadable: the entries last loaded stay.
+pub(super) fn reload(revocations: &Revocations, path: &Path) {
     if let Err(problem) = load(revocations, path) {
         tracing::error!(%problem, "revocation file reload failed; keeping the entries last loaded");
     }

@@ -66,9 +66,13 @@ pub(super) async fn reload_loop(
         };
         match trigger {
             Trigger::Signal => {
-                tracing::info!("SIGHUP: reloading the config and certificates");
+                tracing::info!("SIGHUP: reloading the config, certificates and revocation file");
                 reload_config(&shared, &triggers.path);
                 reload_certs(&shared);
+                let file = shared.snapshot.load().config.revocation.file.clone();
+                if let Some(file) = file {
+                    super::revocation::reload(&shared.revocations, &file);
+                }
             }
             Trigger::Files(changed) => {
                 if changed.config {
