@@ -66,7 +66,7 @@ pub(super) async fn reload_loop(
         };
         match trigger {
             Trigger::Signal => {
-                tracing::info!("SIGHUP: reloading the config, certificates and revocation file");
+                tracing::info!("SIGHUP: reloading the config and certificates");
                 reload_config(&shared, &triggers.path);
                 reload_certs(&shared);
                 let file = shared.snapshot.load().config.revocation.file.clone();
