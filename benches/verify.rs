@@ -36,6 +36,7 @@ fn issuer() -> Issuer {
         token_use: vec![TokenUse::Access],
         algorithms: vec![Algorithm::RS256],
         cognito: true,
+        api_endpoint: None,
     }
 }
 
@@ -64,6 +65,7 @@ fn route(path: &str, groups: &[&str]) -> RouteConfig {
         claims: Default::default(),
         bind: Default::default(),
         login: false,
+        max_age: None,
     }
 }
 

@@ -4,11 +4,13 @@
 
 mod discovery;
 mod keys;
+mod revocation;
 mod swap;
 
 use crate::config::{self, Config};
 use crate::jwks::{JwksClient, RefreshTiming};
 use crate::proxy::{Gate, Snapshot};
+use crate::revoke::Revocations;
 use crate::server::tls::{self, CertStore};
 use crate::server::{self, Lifecycle, admin};
 use crate::telemetry::Metrics;
@@ -61,6 +63,10 @@ struct Shared {
     started: Arc<Config>,
     /// The `[resource]` discovery-document task, aligned with the current snapshot.
     discovery: Mutex<DiscoveryTask>,
+    /// Deny lists and online answers: they outlive every config snapshot.
+    revocations: Arc<Revocations>,
+    /// `revocation.file` of the config in force (its watcher follows it).
+    revocation_file: watch::Sender<Option<PathBuf>>,
 }
 
 impl Shared {
@@ -113,6 +119,11 @@ async fn start_inner(config: Config, reload_from: Option<PathBuf>) -> anyhow::Re
     let admin_addr = listeners.admin.local_addr()?;
     let metrics = Arc::new(Metrics::new());
     metrics.set_routes(&route_patterns(&config));
+    let revocations = Arc::new(Revocations::new(metrics.clone()));
+    if let Some(file) = &config.revocation.file {
+        revocation::load(&revocations, file).map_err(anyhow::Error::msg)?;
+    }
+    let (revocation_file, revocation_rx) = watch::channel(config.revocation.file.clone());
     let timing = RefreshTiming::from(&config.jwks);
     let client = JwksClient::new()?;
     let discovery = DiscoveryTask::start(client.clone(), &snapshot);
@@ -131,8 +142,15 @@ async fn start_inner(config: Config, reload_from: Option<PathBuf>) -> anyhow::Re
         keys: Mutex::new(key_tasks),
         started: config.clone(),
         discovery: Mutex::new(discovery),
+        revocations: revocations.clone(),
+        revocation_file,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
+    tokio::spawn(revocation::watch_loop(
+        revocations,
+        revocation_rx,
+        shutdown_rx.clone(),
+    ));
     if let Some(path) = reload_from {
         // Set up before "listening": a SIGHUP from then on must reload, not kill.
         let triggers = swap::Triggers::new(&path, config.tls.as_ref())?;
@@ -174,6 +192,7 @@ async fn serve(shared: Arc<Shared>, listeners: Listeners, mut shutdown: watch::R
         shared.snapshot.clone(),
         shared.metrics.clone(),
         proto,
+        shared.revocations.clone(),
     ));
     let accepting = tokio::spawn(server::accept_loop(
         listeners.proxy,
@@ -185,6 +204,7 @@ async fn serve(shared: Arc<Shared>, listeners: Listeners, mut shutdown: watch::R
         snapshot: shared.snapshot.clone(),
         lifecycle: shared.lifecycle.clone(),
         metrics: shared.metrics.clone(),
+        revocations: shared.revocations.clone(),
     };
     tokio::spawn(admin::serve(listeners.admin, admin_state, admin_rx));
 

@@ -1,7 +1,7 @@
 //! cognigate: an authenticating reverse proxy for Amazon Cognito (and OIDC) JWTs.
 //!
-//! Dependencies point down only: `app -> server -> proxy -> {verify, policy, identity}`;
-//! `verify -> jwks`. `config`, `policy`, `verify` and `identity` are plain functions over
+//! Dependencies point down only: `app -> server -> proxy -> {verify, policy, identity,
+//! revoke}`; `verify -> jwks`. `config`, `policy`, `verify` and `identity` are plain functions over
 //! data; only `app` and `server` spawn tasks.
 
 pub mod app;
@@ -15,6 +15,7 @@ pub mod mint;
 pub mod policy;
 pub mod proxy;
 pub mod resource;
+pub mod revoke;
 pub mod server;
 pub mod standin;
 pub mod telemetry;

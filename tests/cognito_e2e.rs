@@ -131,3 +131,91 @@ async fn real_cognito_tokens_from_moto() {
     assert_eq!(r.status, 401);
     p.stop().await;
 }
+
+/// Revocation at the edge: with `[revocation].online`, a token whose user was signed out
+/// everywhere (`AdminUserGlobalSignOut`) is refused within `online_ttl`, though it is
+/// still cryptographically valid for most of an hour. `api_endpoint` points the
+/// `GetUser` calls at moto (which removes the user's access tokens on global sign-out
+/// and answers `GetUser` for them with `NotAuthorizedException`).
+#[tokio::test]
+async fn a_globally_signed_out_token_is_refused_within_online_ttl() {
+    let (pool, moto) = tokio::task::spawn_blocking(|| {
+        let moto = moto::start();
+        (moto.provision(), moto)
+    })
+    .await
+    .unwrap();
+    let up = echo::start().await;
+    let online = format!(
+        "{}\n[revocation]\nonline = true\nonline_ttl = \"2s\"\n",
+        config(&up.url(), &pool).replace(
+            "token_use = [\"access\", \"id\"]",
+            &format!(
+                "token_use = [\"access\", \"id\"]\napi_endpoint = \"{}\"",
+                moto.endpoint
+            )
+        )
+    );
+    let p = proxy::start(&online).await;
+    http::wait_ready(p.admin).await;
+    let bearer = |user: &str| format!("Bearer {}", pool[user]["access"].as_str().unwrap());
+    let status = |user: &'static str| {
+        let (url, auth) = (p.url("/api/orders"), bearer(user));
+        async move { http::get(&url, &[("authorization", &auth)]).await.status }
+    };
+    assert_eq!(status("plain").await, 200, "GetUser honours a live token");
+    assert_eq!(status("admin").await, 200);
+
+    let signed_out = http::send(
+        "POST",
+        &format!("{}/", moto.endpoint),
+        &[
+            ("content-type", "application/x-amz-json-1.1"),
+            (
+                "x-amz-target",
+                "AWSCognitoIdentityProviderService.AdminUserGlobalSignOut",
+            ),
+        ],
+        Some(
+            &serde_json::json!({
+                "UserPoolId": pool["pool_id"], "Username": "plain-user"
+            })
+            .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(signed_out.status, 200, "{}", signed_out.body);
+    let start = std::time::Instant::now();
+    let mut refused = None;
+    while start.elapsed() < Duration::from_secs(10) {
+        if status("plain").await == 401 {
+            refused = Some(start.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = refused.expect("the signed-out token was never refused");
+    assert!(took <= Duration::from_secs(3), "refused after {took:?}");
+    let r = http::get(
+        &p.url("/api/orders"),
+        &[("authorization", &bearer("plain"))],
+    )
+    .await;
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(
+            "Bearer realm=\"cognigate\", error=\"invalid_token\", error_description=\"token revoked\""
+        )
+    );
+    assert_eq!(status("admin").await, 200, "another user is not affected");
+    let metrics = http::get(&p.admin_url("/metrics"), &[]).await.body;
+    assert!(
+        metrics.contains("cognigate_online_checks_total{result=\"revoked\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cognigate_online_checks_total{result=\"unreachable\"} 0"),
+        "{metrics}"
+    );
+    p.stop().await;
+}

@@ -59,6 +59,7 @@ fn route(path: &str) -> RouteConfig {
         claims: Default::default(),
         bind: Default::default(),
         login: false,
+        max_age: None,
     }
 }
 
@@ -319,6 +320,7 @@ fn token_fixture() -> &'static TokenFixture {
             token_use: vec![TokenUse::Access, TokenUse::Id],
             algorithms: vec![Algorithm::RS256],
             cognito: true,
+            api_endpoint: None,
         };
         let settings = TokenSettings {
             leeway: Duration::from_secs(60),

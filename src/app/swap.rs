@@ -4,8 +4,9 @@
 //! What a reload applies: routes, issuers (see `keys` for how their key sets carry
 //! over), `[token]`, `[identity]`, `[jwks]`, `mode`, `[upstream]` (a new client and
 //! pool; in-flight requests finish on the old one), `[tls]` file paths,
-//! `limits.header_timeout` / `max_header_bytes` / `idle_timeout` (for new connections)
-//! and the `shutdown_*` timings. What needs a restart, and is logged as such while the
+//! `limits.header_timeout` / `max_header_bytes` / `idle_timeout` (for new connections),
+//! the `shutdown_*` timings and `[revocation]` (a new `file` is loaded and watched
+//! instead; in-memory entries and online answers are kept). What needs a restart, and is logged as such while the
 //! rest of the new config still applies: `listen`, `admin_listen`, turning `[tls]` on
 //! or off (the sockets and their protocol are bound once) and `limits.max_connections`
 //! (the connection semaphore is sized once). Those keys keep their running values, so
@@ -68,6 +69,10 @@ pub(super) async fn reload_loop(
                 tracing::info!("SIGHUP: reloading the config and certificates");
                 reload_config(&shared, &triggers.path);
                 reload_certs(&shared);
+                let file = shared.snapshot.load().config.revocation.file.clone();
+                if let Some(file) = file {
+                    super::revocation::reload(&shared.revocations, &file);
+                }
             }
             Trigger::Files(changed) => {
                 if changed.config {
@@ -132,6 +137,12 @@ fn apply(shared: &Shared, new: Config) -> Result<(usize, KeyChanges), SnapshotEr
     shared.snapshot.store(snapshot.clone());
     drop(tasks);
     shared.discovery_task().align(&snapshot);
+    let file = config.revocation.file.clone();
+    shared.revocation_file.send_if_modified(|current| {
+        let moved = *current != file;
+        *current = file;
+        moved
+    });
     for task in retired {
         task.abort();
     }

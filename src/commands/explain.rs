@@ -23,6 +23,7 @@ use crate::proxy::body::ResponseBody;
 use crate::proxy::error::Refusal;
 use crate::proxy::login::{Effects, Origin};
 use crate::proxy::metadata;
+use crate::revoke::{DenySet, Revocations};
 use crate::verify::Claims;
 use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderMap, HeaderValue, Method, Uri};
@@ -123,8 +124,9 @@ pub async fn explain(config_path: &Path, query: &Query) -> Result<Report, String
         // The proxy's own store as it starts: no keys yet.
         false => snap.keys.clone(),
     };
+    let revocations = revocations(&config, &mut out)?;
     let mut printer = Printer::new(&snap, query.fetch, out);
-    let verdict = decide(&snap, &keys, &parsed, &mut printer).await;
+    let verdict = decide(&snap, &keys, &revocations, &parsed, &mut printer).await;
     let (unsigned, mut out) = (printer.unsigned, printer.out);
     if unsigned && matches!(verdict, Verdict::Refused(..)) {
         out.push("note: no keys loaded: the decision below holds if the signature verifies (add --fetch)".to_owned());
@@ -233,11 +235,32 @@ async fn fetch_keys(config: &Config, out: &mut Vec<String>) -> Result<KeyStore, 
     Ok(keys)
 }
 
+/// The deny lists as the proxy starts with them: the revocation file's entries (the
+/// in-memory list of a running proxy is not seen).
+fn revocations(config: &Config, out: &mut Vec<String>) -> Result<Revocations, String> {
+    let revocations = Revocations::new(Arc::new(crate::telemetry::Metrics::new()));
+    let Some(file) = &config.revocation.file else {
+        return Ok(revocations);
+    };
+    let parsed = crate::revoke::load_file(file)?;
+    out.push(format!(
+        "revocation file {}: {} entries",
+        file.display(),
+        parsed.entries.len()
+    ));
+    for (line, problem) in &parsed.problems {
+        out.push(format!("  line {line} skipped: {problem}"));
+    }
+    revocations.set_file(DenySet::from_entries(&parsed.entries));
+    Ok(revocations)
+}
+
 /// The proxy's own decision: one `admit` call, traced. Without keys, it stops before
 /// the signature; then see [`unsigned`].
 async fn decide(
     snap: &Snapshot,
     keys: &KeyStore,
+    revocations: &Revocations,
     req: &Parsed,
     printer: &mut Printer<'_>,
 ) -> Verdict {
@@ -245,6 +268,7 @@ async fn decide(
     let admitted = auth::admit_traced(
         snap,
         keys,
+        revocations,
         req.target(),
         &req.headers,
         &mut effects,

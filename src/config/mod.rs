@@ -49,6 +49,21 @@ pub struct Config {
     pub login: Option<LoginSettings>,
     /// `[resource]`: protected resource metadata, challenges, audience binding.
     pub resource: Option<Resource>,
+    /// `[revocation]`.
+    pub revocation: RevocationSettings,
+}
+
+/// `[revocation]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevocationSettings {
+    /// The deny-list file (one JSON object a line), watched and reloaded.
+    pub file: Option<PathBuf>,
+    /// Serve `POST /revocations` and `GET /revocations` on the admin listener.
+    pub admin_api: bool,
+    /// Check Cognito access tokens with `GetUser`.
+    pub online: bool,
+    /// How long one `GetUser` answer is trusted, per `origin_jti`.
+    pub online_ttl: Duration,
 }
 
 /// `[resource]`: this proxy as an OAuth protected resource (RFC 9728, RFC 8707).
@@ -158,6 +173,9 @@ pub struct Issuer {
     /// A Cognito user pool (`user_pool_id` set, or a Cognito issuer URL): its tokens
     /// must carry `token_use`. Other OIDC issuers' tokens may omit it.
     pub cognito: bool,
+    /// The Cognito JSON API URL `GetUser` is sent to (`[revocation].online`): set, or
+    /// derived from the pool's region; `None` for an issuer that is not Cognito.
+    pub api_endpoint: Option<String>,
 }
 
 /// `[jwks]`
@@ -240,6 +258,8 @@ pub struct RouteConfig {
     pub bind: BTreeMap<String, String>,
     /// `login`: a navigation without a token is sent to sign in (needs `[login]`).
     pub login: bool,
+    /// `max_age`: a token whose `auth_time` is older is refused (RFC 9470).
+    pub max_age: Option<Duration>,
 }
 
 /// `[login]`, validated: the endpoints are the domain's, the secrets decoded.

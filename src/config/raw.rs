@@ -48,6 +48,22 @@ pub struct RawConfig {
     pub login: Option<RawLogin>,
     /// `[resource]`: OAuth protected resource metadata (RFC 9728).
     pub resource: Option<RawResource>,
+    /// `[revocation]`.
+    #[serde(default)]
+    pub revocation: RawRevocation,
+}
+
+/// `[revocation]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRevocation {
+    /// `revocation.file`.
+    pub file: Option<String>,
+    /// `revocation.admin_api`.
+    pub admin_api: Option<bool>,
+    /// `revocation.online`.
+    pub online: Option<bool>,
+    /// `revocation.online_ttl`.
+    pub online_ttl: Option<String>,
 }
 
 /// `[resource]`
@@ -128,6 +144,8 @@ pub struct RawIssuer {
     pub issuer_format: Option<String>,
     /// `issuers[].algorithms`.
     pub algorithms: Option<Vec<String>>,
+    /// `issuers[].api_endpoint`.
+    pub api_endpoint: Option<String>,
 }
 
 /// `[jwks]`
@@ -199,6 +217,8 @@ pub struct RawRoute {
     pub bind: Option<BTreeMap<String, String>>,
     /// `routes[].login`.
     pub login: Option<bool>,
+    /// `routes[].max_age`.
+    pub max_age: Option<String>,
 }
 
 /// `[login]`

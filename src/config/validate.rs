@@ -12,6 +12,7 @@ mod issuers;
 mod limits;
 mod login;
 mod resource;
+mod revocation;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -71,6 +72,7 @@ pub fn validate(raw: RawConfig) -> Result<Validated, Vec<Problem>> {
         token: c.token(raw.token),
         identity: c.identity(raw.identity),
         login: raw.login.map(|login| c.login(login, &issuers)),
+        revocation: c.revocation(raw.revocation),
         issuers,
         routes,
         resource,

@@ -208,6 +208,7 @@ pub(crate) mod tests {
             claims: Default::default(),
             bind: Default::default(),
             login: false,
+            max_age: None,
         }
     }
 

@@ -9,10 +9,15 @@ use crate::config::AuthMode;
 use crate::jwks::KeyStore;
 use crate::login::SessionCookie;
 use crate::policy::{Claim, ClaimSource, Forbidden, Mismatch, PathError, Route, Subject, path};
-use crate::verify::{self, AuthError, ClaimRef, Claims, Verified};
+use crate::revoke::{OnlineOutcome, Revocations, Revoked, TokenIds};
+use crate::verify::{self, AuthError, ClaimRef, Claims, NumericDate, Verified};
 use http::{HeaderMap, Method};
 use std::borrow::Cow;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The scope Cognito gives access tokens that may call its user APIs (`GetUser`): the
+/// online check applies only to those.
+pub const COGNITO_ADMIN_SCOPE: &str = "aws.cognito.signin.user.admin";
 
 /// The request as the route rules see it.
 #[derive(Debug)]
@@ -76,6 +81,28 @@ pub enum Step<'a> {
     },
     /// The browser session's part, when there is `[login]` and no `Authorization`.
     Session(SessionStep<'a>),
+    /// The deny lists on the verified token (cached or not).
+    Revocation {
+        /// Which entry denies it, if one does.
+        outcome: Result<(), Revoked>,
+    },
+    /// The online check, on a token it applies to (a Cognito access token with
+    /// [`COGNITO_ADMIN_SCOPE`], with `[revocation].online`).
+    Online {
+        /// What it found; `None`: not made (`explain` without `--fetch`).
+        outcome: Option<&'a OnlineOutcome>,
+    },
+    /// The route's `max_age` on the token's `auth_time` (RFC 9470).
+    Freshness {
+        /// The route's `max_age`.
+        max_age: Duration,
+        /// The token's `auth_time`.
+        auth_time: Option<NumericDate>,
+        /// Unix seconds.
+        now: u64,
+        /// Whether the sign-in is recent enough.
+        outcome: Result<(), ()>,
+    },
     /// The route's rules on the verified token (see [`Route::authorize`]).
     Rules {
         /// The matched route.
@@ -100,6 +127,11 @@ pub trait Trace: verify::Trace {
     fn calls_provider(&self) -> bool {
         true
     }
+
+    /// Whether the online check may call Cognito (`explain` only with `--fetch`).
+    fn may_call_cognito(&self) -> bool {
+        true
+    }
 }
 
 impl Trace for () {
@@ -108,14 +140,16 @@ impl Trace for () {
 }
 
 /// Normalizes the path, finds the route and applies it.
+/// `revocations` is the process's deny lists and online answers (they outlive `snap`).
 pub async fn admit<'s>(
     snap: &'s Snapshot,
     keys: &KeyStore,
+    revocations: &Revocations,
     target: Target<'_>,
     headers: &HeaderMap,
     effects: &mut Effects,
 ) -> Result<Admitted<'s>, Refused<'s>> {
-    admit_traced(snap, keys, target, headers, effects, &mut ()).await
+    admit_traced(snap, keys, revocations, target, headers, effects, &mut ()).await
 }
 
 /// [`admit`], reporting each step to `trace` as it is taken: the proxy passes `()`
@@ -126,6 +160,7 @@ pub async fn admit<'s>(
 pub async fn admit_traced<'s, T: Trace>(
     snap: &'s Snapshot,
     keys: &KeyStore,
+    revocations: &Revocations,
     target: Target<'_>,
     headers: &HeaderMap,
     effects: &mut Effects,
@@ -154,7 +189,8 @@ pub async fn admit_traced<'s, T: Trace>(
                 headers,
                 normalized_path: &normalized,
             };
-            authenticate(snap, keys, route, request, effects, trace)
+            let guard = Guard { keys, revocations };
+            authenticate(snap, guard, route, request, effects, trace)
                 .await
                 .map_err(|r| (Some(route), r))?
         }
@@ -172,10 +208,10 @@ pub async fn admit_traced<'s, T: Trace>(
 }
 
 /// The request as [`authenticate`] reads it.
-struct Request<'r> {
-    target: &'r Target<'r>,
-    headers: &'r HeaderMap,
-    normalized_path: &'r str,
+pub(super) struct Request<'r> {
+    pub(super) target: &'r Target<'r>,
+    pub(super) headers: &'r HeaderMap,
+    pub(super) normalized_path: &'r str,
 }
 
 /// Finds and verifies the token, then applies the route's rules. On an `optional` route
@@ -188,7 +224,7 @@ struct Request<'r> {
 /// refused) is cleared and the search goes on.
 async fn authenticate<T: Trace>(
     snap: &Snapshot,
-    keys: &KeyStore,
+    Guard { keys, revocations }: Guard<'_>,
     route: &Route,
     request: Request<'_>,
     effects: &mut Effects,
@@ -209,16 +245,32 @@ async fn authenticate<T: Trace>(
             ),
         };
         match outcome {
-            Some(SessionOutcome::Admitted(verified, identity)) => {
-                authorize(
-                    snap,
-                    route,
-                    verified.issuer_idx,
-                    &verified.claims,
-                    request.normalized_path,
-                    trace,
-                )?;
-                return Ok((Some(verified), Some(identity)));
+            Some(SessionOutcome::Admitted(admitted)) => {
+                let verified = &admitted.verified;
+                // A revoked session (signed out elsewhere, or its logout) is no session.
+                if not_revoked(snap, revocations, verified, &admitted.token, trace)
+                    .await
+                    .is_err()
+                {
+                    effects
+                        .cookies
+                        .extend(login.clear_session(admitted.present));
+                } else {
+                    if let Err(refusal) = fresh_enough(route, &verified.claims, now(), trace) {
+                        return Err(login::step_up(
+                            login, &request, &admitted, refusal, effects, trace,
+                        ));
+                    }
+                    authorize(
+                        snap,
+                        route,
+                        verified.issuer_idx,
+                        &verified.claims,
+                        request.normalized_path,
+                        trace,
+                    )?;
+                    return Ok((Some(admitted.verified), Some(admitted.identity)));
+                }
             }
             Some(SessionOutcome::Refused(refusal)) => return Err(refusal),
             Some(SessionOutcome::Ended) | None => {}
@@ -234,6 +286,8 @@ async fn authenticate<T: Trace>(
         Found::Malformed(why) => return Err(Refusal::InvalidToken(AuthError::Malformed(why))),
     };
     let verified = verify(snap, keys, &token, trace).await?;
+    not_revoked(snap, revocations, &verified, &token, trace).await?;
+    fresh_enough(route, &verified.claims, now(), trace)?;
     let claims = &verified.claims;
     audience(snap, claims)?;
     authorize(
@@ -282,6 +336,109 @@ pub(crate) fn audience(snap: &Snapshot, claims: &Claims) -> Result<(), Refusal> 
             Err(Refusal::InvalidToken(AuthError::Audience))
         }
         _ => Ok(()),
+    }
+}
+
+/// What stands between a verified token and the route besides the verifier.
+#[derive(Clone, Copy)]
+struct Guard<'a> {
+    keys: &'a KeyStore,
+    revocations: &'a Revocations,
+}
+
+/// The deny lists, then (with `[revocation].online`) Cognito's word on the token.
+async fn not_revoked<T: Trace>(
+    snap: &Snapshot,
+    revocations: &Revocations,
+    verified: &Verified,
+    token: &str,
+    trace: &mut T,
+) -> Result<(), Refusal> {
+    let outcome = revocations.check(TokenIds::of(&verified.claims));
+    trace.admit_step(Step::Revocation { outcome });
+    outcome.map_err(Refusal::Revoked)?;
+    let Some((endpoint, origin)) = online_target(snap, verified) else {
+        return Ok(());
+    };
+    if !trace.may_call_cognito() {
+        trace.admit_step(Step::Online { outcome: None });
+        return Ok(());
+    }
+    let revocation = &snap.config.revocation;
+    let timeout = snap.config.jwks.fetch_timeout;
+    // Boxed: the rare path keeps the call's future out of every request's.
+    let outcome = Box::pin(revocations.online().check(
+        endpoint,
+        origin,
+        token,
+        revocation.online_ttl,
+        timeout,
+    ))
+    .await;
+    revocations.metrics().online_check(outcome.label());
+    if let OnlineOutcome::Unreachable {
+        last,
+        why,
+        called: true,
+    } = &outcome
+    {
+        tracing::warn!(sub = %verified.claims.sub, last_answer = ?last, problem = %why,
+            "online check: Cognito unreachable, the last answer stands (fail open)");
+    }
+    trace.admit_step(Step::Online {
+        outcome: Some(&outcome),
+    });
+    match outcome.revoked() {
+        true => Err(Refusal::Revoked(Revoked::Online)),
+        false => Ok(()),
+    }
+}
+
+/// Where and under which key a token is checked online, if it is: `online` is on, the
+/// token is an access token with [`COGNITO_ADMIN_SCOPE`] from an issuer with an
+/// `api_endpoint`, and it names its sign-in (`origin_jti`, else its own `jti`).
+fn online_target<'s>(snap: &'s Snapshot, verified: &'s Verified) -> Option<(&'s str, &'s str)> {
+    if !snap.config.revocation.online {
+        return None;
+    }
+    let claims = &verified.claims;
+    let scoped = (claims.scope.as_deref())
+        .is_some_and(|s| s.split_ascii_whitespace().any(|s| s == COGNITO_ADMIN_SCOPE));
+    if claims.token_use != crate::config::TokenUse::Access || !scoped {
+        return None;
+    }
+    let endpoint = snap.config.issuers[verified.issuer_idx]
+        .api_endpoint
+        .as_deref()?;
+    let origin = claims.origin_jti.as_deref().or(claims.jti.as_deref())?;
+    Some((endpoint, origin))
+}
+
+/// The route's `max_age` (RFC 9470): the sign-in (`auth_time`) must be at most that old.
+/// A token without `auth_time` cannot show it is, and is refused.
+fn fresh_enough<T: Trace>(
+    route: &Route,
+    claims: &Claims,
+    now: u64,
+    trace: &mut T,
+) -> Result<(), Refusal> {
+    let Some(max_age) = route.config().max_age else {
+        return Ok(());
+    };
+    let auth_time = claims.auth_time;
+    let fresh = auth_time.is_some_and(|at| now as f64 - at.0 <= max_age.as_secs_f64());
+    let outcome = if fresh { Ok(()) } else { Err(()) };
+    trace.admit_step(Step::Freshness {
+        max_age,
+        auth_time,
+        now,
+        outcome,
+    });
+    match fresh {
+        true => Ok(()),
+        false => Err(Refusal::InsufficientUserAuthentication {
+            max_age: max_age.as_secs(),
+        }),
     }
 }
 

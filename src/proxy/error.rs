@@ -5,6 +5,7 @@
 use super::body::{ResponseBody, full};
 use crate::config::Mode;
 use crate::policy::Forbidden;
+use crate::revoke::Revoked;
 use crate::telemetry::metrics::UpstreamErrorKind;
 use crate::verify::AuthError;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -26,6 +27,18 @@ pub enum Refusal {
     /// The token was refused by the verifier (401 `invalid_token`).
     #[error("{0}")]
     InvalidToken(AuthError),
+    /// A valid token that a deny entry or Cognito's `GetUser` revoked (401
+    /// `invalid_token`, "token revoked").
+    #[error("{0}")]
+    Revoked(Revoked),
+    /// A valid token whose `auth_time` is older than the route's `max_age` (RFC 9470:
+    /// 401 `insufficient_user_authentication` with `max_age`). With `[login]`, a
+    /// navigation refused this way is the one to send to sign in with `prompt=login`.
+    #[error("the sign-in is older than this route allows ({max_age} s): sign in again")]
+    InsufficientUserAuthentication {
+        /// The route's `max_age`, in seconds.
+        max_age: u64,
+    },
     /// The token's issuer has no key set yet (503, `Retry-After`).
     #[error("the signing keys of issuer {0:?} have not loaded yet")]
     IssuerNotReady(String),
@@ -85,7 +98,10 @@ impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
             Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Refusal::MissingToken | Refusal::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Refusal::MissingToken
+            | Refusal::InvalidToken(_)
+            | Refusal::Revoked(_)
+            | Refusal::InsufficientUserAuthentication { .. } => StatusCode::UNAUTHORIZED,
             Refusal::IssuerNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::BadOriginal(_)
             | Refusal::Forbidden(_)
@@ -104,6 +120,8 @@ impl Refusal {
             Refusal::BadRequest(_) | Refusal::BadOriginal(_) => "bad_request",
             Refusal::MissingToken => "missing_token",
             Refusal::InvalidToken(e) => e.reason(),
+            Refusal::Revoked(_) => "revoked",
+            Refusal::InsufficientUserAuthentication { .. } => "max_age",
             Refusal::IssuerNotReady(_) => "issuer_not_ready",
             Refusal::Forbidden(f) => f.reason(),
             Refusal::NoRoute => "no_route",
@@ -130,7 +148,8 @@ impl Refusal {
         match self {
             Refusal::BadRequest(_) | Refusal::BadOriginal(_) => "bad_request",
             Refusal::MissingToken => "missing_token",
-            Refusal::InvalidToken(_) => "invalid_token",
+            Refusal::InvalidToken(_) | Refusal::Revoked(_) => "invalid_token",
+            Refusal::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
             Refusal::IssuerNotReady(_) => "temporarily_unavailable",
             Refusal::Forbidden(_) | Refusal::NoRoute | Refusal::Denied => "forbidden",
             Refusal::Upstream { .. } => "bad_gateway",
@@ -147,6 +166,13 @@ impl Refusal {
                 "{REALM}, error=\"invalid_token\", error_description=\"{}\"",
                 quoted_safe(&e.to_string())
             ),
+            Refusal::Revoked(e) => {
+                format!("{REALM}, error=\"invalid_token\", error_description=\"{e}\"")
+            }
+            // RFC 9470 §3: the challenge names the maximum age the resource accepts.
+            Refusal::InsufficientUserAuthentication { max_age } => {
+                format!("{REALM}, error=\"insufficient_user_authentication\", max_age={max_age}")
+            }
             Refusal::Forbidden(_) => format!("{REALM}, error=\"insufficient_scope\""),
             _ => return None,
         };
@@ -236,7 +262,7 @@ mod tests {
             route: "/x".into(),
             required: "main".into(),
         };
-        let cases: [(Refusal, u16, &str, Option<&str>); 9] = [
+        let cases: [(Refusal, u16, &str, Option<&str>); 11] = [
             (Refusal::BadRequest("bad".into()), 400, "bad_request", None),
             (Refusal::MissingToken, 401, "missing_token", Some(REALM)),
             (
@@ -245,6 +271,22 @@ mod tests {
                 "invalid_token",
                 Some(
                     "Bearer realm=\"cognigate\", error=\"invalid_token\", error_description=\"token has expired\"",
+                ),
+            ),
+            (
+                Refusal::Revoked(Revoked::OriginJti),
+                401,
+                "invalid_token",
+                Some(
+                    "Bearer realm=\"cognigate\", error=\"invalid_token\", error_description=\"token revoked\"",
+                ),
+            ),
+            (
+                Refusal::InsufficientUserAuthentication { max_age: 900 },
+                401,
+                "insufficient_user_authentication",
+                Some(
+                    "Bearer realm=\"cognigate\", error=\"insufficient_user_authentication\", max_age=900",
                 ),
             ),
             (

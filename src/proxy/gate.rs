@@ -13,6 +13,7 @@ use super::pool::UpstreamBody;
 use super::upgrade::{self, Splice, UpgradeRequest};
 use crate::config::{Limits, Mode};
 use crate::policy::Route;
+use crate::revoke::Revocations;
 use crate::telemetry::metrics::UpstreamErrorKind;
 use crate::telemetry::{AccessLine, Metrics};
 use crate::verify::Claims;
@@ -33,6 +34,8 @@ pub struct Gate {
     metrics: Arc<Metrics>,
     /// `http` or `https`: what the client spoke, for `X-Forwarded-Proto`.
     proto: &'static str,
+    /// Deny lists and online answers: they outlive config snapshots.
+    revocations: Arc<Revocations>,
 }
 
 /// What one request's log line reports besides method and status. Borrowed or shared,
@@ -52,17 +55,26 @@ struct Outcome<'s> {
 }
 
 impl Gate {
-    /// A handler reading config snapshots (and through them key sets) from `snapshot`.
+    /// A handler reading config snapshots (and through them key sets) from `snapshot`,
+    /// refusing revoked tokens by `revocations`.
     pub fn new(
         snapshot: Arc<ArcSwap<Snapshot>>,
         metrics: Arc<Metrics>,
         proto: &'static str,
+        revocations: Arc<Revocations>,
     ) -> Self {
         Gate {
             snapshot,
             metrics,
             proto,
+            revocations,
         }
+    }
+
+    /// The process's revocation state (deny lists and online answers): where browser
+    /// logout adds its session's `origin_jti` ([`Revocations::revoke_origin_jti`]).
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.revocations
     }
 
     /// A request head over `max_header_bytes`: hyper answers it 431 itself, before any
@@ -390,7 +402,15 @@ impl Gate {
         snap.identity
             .check_connection(headers)
             .map_err(|e| (None, Refusal::BadRequest(e.to_string())))?;
-        auth::admit(snap, &snap.keys, target, headers, effects).await
+        auth::admit(
+            snap,
+            &snap.keys,
+            &self.revocations,
+            target,
+            headers,
+            effects,
+        )
+        .await
     }
 
     /// The scheme the browser speaks: `https` whenever session cookies are `Secure`
@@ -426,6 +446,11 @@ impl Gate {
             &mut outcome.effects,
         ))
         .await;
+        // A logout's sign-in is revoked here too: its access token (and any copy of its
+        // cookies) is refused from now on, not only when it expires.
+        if let Some(origin_jti) = outcome.effects.signed_out.take() {
+            self.revocations.revoke_origin_jti(&origin_jti);
+        }
         Some(match answer {
             Ok(mut resp) => {
                 resp.headers_mut()

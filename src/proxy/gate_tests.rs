@@ -46,10 +46,13 @@ fn gate(upstream: SocketAddr, routes: &str) -> Gate {
     let config = Arc::new(crate::config::load(&path).unwrap().config);
     let snap = Snapshot::build(config).unwrap();
     snap.keys.replace(0, testkit::key_set());
+    let metrics = Arc::new(Metrics::new());
+    let revocations = Arc::new(crate::revoke::Revocations::new(metrics.clone()));
     Gate::new(
         Arc::new(ArcSwap::from_pointee(snap)),
-        Arc::new(Metrics::new()),
+        metrics,
         "http",
+        revocations,
     )
 }
 

@@ -28,6 +28,8 @@ pub struct Effects {
     pub refreshed: Option<bool>,
     /// A sign-in callback was answered: `ok` or why it failed.
     pub login: Option<&'static str>,
+    /// A logout ended the sign-in with this `origin_jti`: to add to the deny list.
+    pub signed_out: Option<String>,
 }
 
 /// Where the request came from, for a sign-in's `redirect_uri` and return path. `None`
@@ -257,6 +259,7 @@ async fn logout(
     }
     match login.read_session(headers) {
         SessionCookie::Open { session, present } => {
+            effects.signed_out = origin_jti(&session.access_token);
             if let Some(refresh) = &session.refresh_token
                 && let Err(e) = login.idp.revoke(refresh).await
             {
@@ -268,6 +271,21 @@ async fn logout(
         SessionCookie::Absent => {}
     }
     Ok(redirect_to(flow::logout_url(&login.settings)))
+}
+
+/// The `origin_jti` of a session's access token (the sign-in it came from). Read without
+/// verifying: the token comes out of the sealed session, where only verified tokens go.
+fn origin_jti(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        origin_jti: Option<String>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<Ids>(&json).ok()?.origin_jti
 }
 
 /// The provider URL for a new sign-in from `origin`, and its state cookie.
@@ -316,11 +334,26 @@ pub fn missing<T: Trace>(
     }
 }
 
+/// A session whose access token verified.
+#[derive(Debug)]
+pub struct SessionAdmitted {
+    /// Its (possibly refreshed) access token, verified.
+    pub verified: Verified,
+    /// What it adds to the identity.
+    pub identity: SessionIdentity,
+    /// The access token's text (the online revocation check sends it to Cognito).
+    pub token: String,
+    /// When the user signed in (`max_age` step-up: no loop after a fresh sign-in).
+    pub signed_in_at: u64,
+    /// Chunk cookies the request carried (to clear a session that ends).
+    pub present: usize,
+}
+
 /// What came of a session.
 #[derive(Debug)]
 pub enum SessionOutcome {
     /// Its (possibly refreshed) access token, verified.
-    Admitted(Verified, SessionIdentity),
+    Admitted(Box<SessionAdmitted>),
     /// No session any more (cleared): the request goes on as one without it.
     Ended,
     /// A refusal that is not the session's fault (the issuer's keys are not loaded).
@@ -368,8 +401,7 @@ pub async fn admit_session<T: Trace>(
     let fresh = current.filter(|v| v.claims.exp.0 - leeway > now as f64);
     if let Some(verified) = fresh {
         trace.admit_step(Step::Session(SessionStep::Used));
-        let identity = session_identity(login, &session);
-        return SessionOutcome::Admitted(verified, identity);
+        return admitted(login, verified, session, present);
     }
     if !trace.calls_provider() {
         let why = "would be refreshed at the token endpoint now (explain does not call it)";
@@ -418,8 +450,54 @@ pub async fn admit_session<T: Trace>(
         Some(cookies) => effects.cookies.extend(cookies),
         None => return ended(effects),
     }
-    let identity = session_identity(login, &new);
-    SessionOutcome::Admitted(verified, identity)
+    admitted(login, verified, new, present)
+}
+
+fn admitted(login: &Login, verified: Verified, session: Session, present: usize) -> SessionOutcome {
+    SessionOutcome::Admitted(Box::new(SessionAdmitted {
+        identity: session_identity(login, &session),
+        verified,
+        signed_in_at: session.signed_in_at,
+        token: session.access_token,
+        present,
+    }))
+}
+
+/// A session refused by the route's `max_age` (RFC 9470): a navigation is sent to sign
+/// in again with `prompt=login`, unless the session began within `max_age` (the
+/// provider did not authenticate the user again: another redirect would loop); anything
+/// else gets the refusal, the `insufficient_user_authentication` 401.
+pub(super) fn step_up<T: Trace>(
+    login: &Login,
+    request: &auth::Request<'_>,
+    session: &SessionAdmitted,
+    refusal: Refusal,
+    effects: &mut Effects,
+    trace: &mut T,
+) -> Refusal {
+    let Refusal::InsufficientUserAuthentication { max_age } = refusal else {
+        return refusal;
+    };
+    let target = request.target;
+    let navigation = target
+        .origin
+        .filter(|_| flow::is_navigation(target.method, request.headers));
+    let session_age = auth::now().saturating_sub(session.signed_in_at);
+    let Some(origin) = navigation.filter(|_| session_age > max_age) else {
+        trace.admit_step(Step::Session(SessionStep::SignIn(false)));
+        return refusal;
+    };
+    trace.admit_step(Step::Session(SessionStep::SignIn(true)));
+    match sign_in(login, origin, origin.return_to, true) {
+        Ok((location, cookie)) => match HeaderValue::try_from(location) {
+            Ok(location) => {
+                effects.cookies.push(cookie);
+                Refusal::SignIn { location }
+            }
+            Err(_) => refusal,
+        },
+        Err(e) => e,
+    }
 }
 
 /// A token of the login issuer, for the login client, of the expected kind.

@@ -1,10 +1,13 @@
-//! The admin listener: `/livez` (alias `/healthz`), `/readyz`, `/metrics`. Never proxied.
+//! The admin listener: `/livez` (alias `/healthz`), `/readyz`, `/metrics`, and with
+//! `[revocation].admin_api` `POST`/`GET /revocations`. Never proxied.
 
 use super::Lifecycle;
 use crate::proxy::Snapshot;
 use crate::proxy::body::{ResponseBody, full};
+use crate::revoke::{Entry, Revocations};
 use arc_swap::ArcSwap;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -24,7 +27,12 @@ pub struct AdminState {
     pub lifecycle: Lifecycle,
     /// What `/metrics` renders.
     pub metrics: Arc<crate::telemetry::Metrics>,
+    /// What `/revocations` reads and adds to.
+    pub revocations: Arc<Revocations>,
 }
+
+/// Largest `POST /revocations` body read (one entry).
+const MAX_ENTRY_BYTES: usize = 4096;
 
 /// Serves the admin endpoints until `stop` turns true.
 pub async fn serve(listener: TcpListener, state: AdminState, mut stop: watch::Receiver<bool>) {
@@ -39,7 +47,7 @@ pub async fn serve(listener: TcpListener, state: AdminState, mut stop: watch::Re
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(respond(&state, &req)) }
+                async move { Ok::<_, Infallible>(respond(&state, req).await) }
             });
             let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -48,7 +56,10 @@ pub async fn serve(listener: TcpListener, state: AdminState, mut stop: watch::Re
     }
 }
 
-fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<ResponseBody> {
+async fn respond(state: &AdminState, req: Request<Incoming>) -> Response<ResponseBody> {
+    if req.uri().path() == "/revocations" {
+        return revocations(state, req).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return json(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -70,6 +81,57 @@ fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<ResponseBody
         }
         _ => json(StatusCode::NOT_FOUND, r#"{"error":"not_found"}"#.to_owned()),
     }
+}
+
+/// `GET /revocations`: every entry in force, `{"file": [...], "api": [...]}`;
+/// `POST /revocations` with one entry (the file's line format): added until restart.
+/// 404 unless `[revocation].admin_api`.
+async fn revocations(state: &AdminState, req: Request<Incoming>) -> Response<ResponseBody> {
+    if !state.snapshot.load().config.revocation.admin_api {
+        return json(StatusCode::NOT_FOUND, r#"{"error":"not_found"}"#.to_owned());
+    }
+    match *req.method() {
+        Method::GET | Method::HEAD => {
+            let (file, api) = state.revocations.entries();
+            let body = serde_json::json!({ "file": file, "api": api });
+            json(StatusCode::OK, body.to_string())
+        }
+        Method::POST => {
+            let body = Limited::new(req.into_body(), MAX_ENTRY_BYTES)
+                .collect()
+                .await;
+            let Ok(body) = body else {
+                let why = format!("expected one JSON entry of at most {MAX_ENTRY_BYTES} bytes");
+                return bad_entry(&why);
+            };
+            let bytes = body.to_bytes();
+            let entry = std::str::from_utf8(&bytes)
+                .map_err(|_| "the body is not UTF-8".to_owned())
+                .and_then(|text| Entry::parse(text).map_err(|e| e.to_string()));
+            match entry {
+                Ok(entry) => {
+                    let added = state.revocations.add(&entry);
+                    tracing::info!(
+                        kind = entry.kind(),
+                        added,
+                        "revocation added through the admin API"
+                    );
+                    let body = serde_json::json!({ "added": added, "entry": entry });
+                    json(StatusCode::OK, body.to_string())
+                }
+                Err(why) => bad_entry(&why),
+            }
+        }
+        _ => json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"error":"method_not_allowed"}"#.to_owned(),
+        ),
+    }
+}
+
+fn bad_entry(why: &str) -> Response<ResponseBody> {
+    let body = serde_json::json!({ "error": "bad_request", "message": why });
+    json(StatusCode::BAD_REQUEST, body.to_string())
 }
 
 fn readiness(state: &AdminState) -> Response<ResponseBody> {

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// The `reason` labels of `cognigate_auth_failures_total`; anything else counts as `other`.
-const AUTH_REASONS: [&str; 20] = [
+const AUTH_REASONS: [&str; 22] = [
     "missing_token",
     "malformed",
     "bad_signature",
@@ -51,6 +51,8 @@ const AUTH_REASONS: [&str; 20] = [
     "denied",
     "issuer_not_ready",
     "bad_request",
+    "revoked",
+    "max_age",
     "sign_in",
 ];
 
@@ -66,6 +68,12 @@ const LOGIN_RESULTS: [&str; 8] = [
     "bad_request",
     "session_too_large",
 ];
+
+/// The `kind` labels of `cognigate_revocations` (deny entries in force).
+const REVOCATION_KINDS: [&str; 3] = ["jti", "origin_jti", "sub"];
+
+/// The `result` labels of `cognigate_online_checks_total`.
+const ONLINE_RESULTS: [&str; 4] = ["cached", "valid", "revoked", "unreachable"];
 
 /// The label of values outside a fixed set.
 const OTHER: &str = "other";
@@ -127,6 +135,10 @@ struct Core {
     logins: [AtomicU64; LOGIN_RESULTS.len() + 1],
     /// `[ok, error]`.
     session_refreshes: [AtomicU64; 2],
+    /// Deny entries in force, by [`REVOCATION_KINDS`].
+    revocations: [AtomicU64; REVOCATION_KINDS.len()],
+    /// Online checks by [`ONLINE_RESULTS`].
+    online_checks: [AtomicU64; ONLINE_RESULTS.len()],
 }
 
 /// The process's metrics: one per process, shared as `Arc<Metrics>`.
@@ -153,6 +165,8 @@ impl Metrics {
             config_reloads: std::array::from_fn(|_| AtomicU64::new(0)),
             logins: std::array::from_fn(|_| AtomicU64::new(0)),
             session_refreshes: std::array::from_fn(|_| AtomicU64::new(0)),
+            revocations: std::array::from_fn(|_| AtomicU64::new(0)),
+            online_checks: std::array::from_fn(|_| AtomicU64::new(0)),
         });
         let jwks_refresh = Family::<IssuerResult, Counter>::default();
         let mut registry = Registry::default();
@@ -227,6 +241,20 @@ impl Metrics {
         bump(&self.core.config_reloads, usize::from(!ok));
     }
 
+    /// Sets the deny entries in force, by kind `[jti, origin_jti, sub]`.
+    pub fn set_revocations(&self, counts: [usize; 3]) {
+        for (gauge, n) in self.core.revocations.iter().zip(counts) {
+            gauge.store(n as u64, Relaxed);
+        }
+    }
+
+    /// Counts an online check by result (`cached`, `valid`, `revoked`, `unreachable`).
+    pub fn online_check(&self, result: &str) {
+        if let Some(slot) = ONLINE_RESULTS.iter().position(|r| *r == result) {
+            bump(&self.core.online_checks, slot);
+        }
+    }
+
     /// The `/metrics` body. `issuers` is, per issuer, its name, the number of keys in its
     /// current set and the age of that set in seconds (`None`: no set yet, no age series).
     pub fn encode(&self, issuers: &[(String, usize, Option<f64>)]) -> String {
@@ -280,7 +308,21 @@ impl Collector for Core {
         let refreshes = ["ok", "error"].into_iter().zip(&self.session_refreshes);
         let refreshes = refreshes.map(|(result, n)| ([("result", result)], n.load(Relaxed)));
         let help = "Browser session refreshes at the token endpoint by result (ok|error).";
-        counters(&mut encoder, "cognigate_session_refreshes", help, refreshes)
+        counters(&mut encoder, "cognigate_session_refreshes", help, refreshes)?;
+        let results = ONLINE_RESULTS.iter().zip(&self.online_checks);
+        let results = results.map(|(&result, n)| ([("result", result)], n.load(Relaxed)));
+        let help = "Online (GetUser) checks by result (cached|valid|revoked|unreachable).";
+        counters(&mut encoder, "cognigate_online_checks", help, results)?;
+        let help = "Deny entries in force (revocation file and admin API), by kind.";
+        let mut gauge =
+            encoder.encode_descriptor("cognigate_revocations", help, None, MetricType::Gauge)?;
+        for (kind, n) in REVOCATION_KINDS.iter().zip(&self.revocations) {
+            let labels = [("kind", Label(*kind))];
+            gauge
+                .encode_family(&labels)?
+                .encode_gauge(&(n.load(Relaxed) as i64))?;
+        }
+        Ok(())
     }
 }
 

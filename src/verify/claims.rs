@@ -101,6 +101,9 @@ pub struct Claims {
     pub scope: Option<String>,
     /// Token id.
     pub jti: Option<String>,
+    /// Cognito's id of the authentication event the token descends from: every token
+    /// refreshed from one sign-in shares it (revocation and the online check key on it).
+    pub origin_jti: Option<String>,
     /// The token's payload segment as received, as the `X-Auth-Claims` value: made a
     /// header value once with the claims, not on every request that forwards a cached
     /// token (~500 bytes); the verifier's shares the token text's allocation.
@@ -254,6 +257,7 @@ struct ClaimsRead {
     groups: Vec<String>,
     scope: Option<String>,
     jti: Option<String>,
+    origin_jti: Option<String>,
 }
 
 impl ClaimsRead {
@@ -287,6 +291,7 @@ impl ClaimsRead {
             groups: self.groups,
             scope: self.scope,
             jti: self.jti,
+            origin_jti: self.origin_jti,
             payload_b64,
             client: None,
             values: IdentityValues::default(),
@@ -349,6 +354,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 "cognito:groups" => c.groups = map.next_value()?,
                 "scope" => c.scope = map.next_value()?,
                 "jti" => c.jti = map.next_value()?,
+                "origin_jti" => c.origin_jti = map.next_value()?,
                 other => match named.slot(other) {
                     Some(slot) => *slot = map.next_value()?,
                     None => {

@@ -51,6 +51,7 @@ pub(crate) fn issuer_at(jwks_uri: &str) -> Issuer {
         token_use: vec![TokenUse::Access, TokenUse::Id],
         algorithms: vec![Algorithm::RS256],
         cognito: true,
+        api_endpoint: None,
     }
 }
 

@@ -10,6 +10,7 @@ use crate::proxy::Snapshot;
 use crate::proxy::auth::{self, Step};
 use crate::proxy::login::SessionStep;
 use crate::proxy::token::Found;
+use crate::revoke::OnlineOutcome;
 use crate::verify::{self, AuthError, Claims};
 use std::time::Duration;
 
@@ -164,6 +165,29 @@ impl auth::Trace for Printer<'_> {
                 true => "  refetch      the kid is unknown: the issuer's keys were refetched; verifying again".to_owned(),
                 false => "  no refetch   the kid is unknown, and the keys were just fetched: final".to_owned(),
             }),
+            Step::Revocation { outcome } => {
+                self.push("revocation:".to_owned());
+                self.push(match outcome {
+                    Ok(()) => "  ok           deny lists: no entry matches".to_owned(),
+                    Err(e) => format!("  FAIL         deny lists: {e} (by {})", e.kind()),
+                });
+            }
+            Step::Online { outcome } => self.push(online(outcome)),
+            Step::Freshness {
+                max_age,
+                auth_time,
+                now,
+                outcome,
+            } => {
+                let age = auth_time.map_or("no auth_time".to_owned(), |at| {
+                    format!("signed in {}", relative(at.0, now as f64))
+                });
+                let max = humantime::format_duration(max_age);
+                self.push(match outcome {
+                    Ok(()) => format!("  ok           max_age {max}: {age}"),
+                    Err(()) => format!("  FAIL         max_age {max}: {age}: sign in again"),
+                });
+            }
             Step::Rules {
                 route,
                 subject,
@@ -178,6 +202,10 @@ impl auth::Trace for Printer<'_> {
     /// session's refresh token.
     fn calls_provider(&self) -> bool {
         false
+    }
+
+    fn may_call_cognito(&self) -> bool {
+        self.fetched
     }
 }
 
@@ -194,6 +222,33 @@ impl Printer<'_> {
             SessionStep::SignIn(false) => "sign-in: [login] applies to this route, but only a browser navigation (GET or HEAD, Sec-Fetch-Mode: navigate or Accept: text/html) is redirected to sign in; this request gets 401".to_owned(),
         };
         self.push(line);
+    }
+}
+
+/// The online check's line.
+fn online(outcome: Option<&OnlineOutcome>) -> String {
+    match outcome {
+        None => "  not checked  online: GetUser is called only with --fetch".to_owned(),
+        Some(o @ OnlineOutcome::Known { age, .. }) if !o.revoked() => {
+            format!("  ok           online: Cognito honoured it {age} s ago")
+        }
+        Some(OnlineOutcome::Known { age, .. }) => {
+            format!("  FAIL         online: Cognito refused it {age} s ago: token revoked")
+        }
+        Some(OnlineOutcome::Asked { revoked: false }) => {
+            "  ok           online: GetUser honours it".to_owned()
+        }
+        Some(OnlineOutcome::Asked { revoked: true }) => {
+            "  FAIL         online: GetUser refuses it: token revoked".to_owned()
+        }
+        Some(o @ OnlineOutcome::Unreachable { why, .. }) => format!(
+            "  {}  online: Cognito unreachable ({why}): the last answer stands (fail open)",
+            if o.revoked() {
+                "FAIL       "
+            } else {
+                "ok         "
+            }
+        ),
     }
 }
 

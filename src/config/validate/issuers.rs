@@ -61,6 +61,7 @@ impl Checker {
             );
         }
         let cognito = raw.user_pool_id.is_some() || is_cognito_url(&issuer);
+        let api_endpoint = self.api_endpoint(at, raw, &issuer);
         Issuer {
             name,
             issuer,
@@ -69,6 +70,7 @@ impl Checker {
             token_use: self.token_uses(&format!("{at}.token_use"), raw.token_use.as_deref(), true),
             algorithms: self.algorithms(at, raw.algorithms.as_deref()),
             cognito,
+            api_endpoint,
         }
     }
 

@@ -66,6 +66,7 @@ impl Checker {
             claims: self.claim_rules(at, raw.claims.as_ref()),
             bind: self.bindings(at, raw.bind.as_ref(), pattern.as_ref()),
             login: login && raw.login.unwrap_or(true),
+            max_age: self.max_age(at, raw.max_age.as_deref(), auth),
         };
         self.route_rules(at, &route, issuers);
         self.claim_rules_apply(at, &route);

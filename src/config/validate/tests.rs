@@ -93,6 +93,22 @@ const CASES: &[(&str, &str, &str)] = &[
         "tls.key",
         "no such file",
     ),
+    // revocation.rs
+    (
+        "[revocation]\nfile = \"\"",
+        "revocation.file",
+        "empty: name a file",
+    ),
+    (
+        "[[issuers]]\nname = \"m\"\nissuer = \"https://i.example\"\napi_endpoint = \"moto:5000\"",
+        "issuers[0].api_endpoint",
+        "expected an http:// or https:// URL with a host",
+    ),
+    (
+        "[[routes]]\npath = \"/\"\nauth = \"public\"\nmax_age = \"15m\"",
+        "routes[0].max_age",
+        "max_age cannot apply",
+    ),
     // token.rs
     (
         "[token]\ncookies = [\"a b\"]",
@@ -444,6 +460,7 @@ const SOURCES: &[&str] = &[
     include_str!("limits.rs"),
     include_str!("login.rs"),
     include_str!("resource.rs"),
+    include_str!("revocation.rs"),
     include_str!("routes.rs"),
     include_str!("token.rs"),
     include_str!("top.rs"),

@@ -106,6 +106,7 @@ impl Claims {
             "email" => text(self.email.as_deref()),
             "scope" => text(self.scope.as_deref()),
             "jti" => text(self.jti.as_deref()),
+            "origin_jti" => text(self.origin_jti.as_deref()),
             "aud" => list(&self.aud),
             "cognito:groups" => list(&self.groups),
             "exp" => ClaimRef::Other,
