@@ -210,6 +210,10 @@ path = "/admin/**"
 groups_any = ["admin"]
 
 [[routes]]
+path = "/fresh/**"
+max_age = "2s"
+
+[[routes]]
 path = "/**"
 "#
     )
@@ -973,4 +977,48 @@ async fn no_log_line_holds_a_token_a_code_or_a_cookie() {
             );
         }
     }
+}
+
+/// `max_age` on a session: a navigation signs in again with `prompt=login`; a session
+/// that has just signed in but still carries an old `auth_time` (the provider reused its
+/// own session) gets the RFC 9470 401 instead of another redirect.
+#[tokio::test]
+async fn max_age_signs_a_navigation_in_again_with_prompt_login_and_never_loops() {
+    let s = setup().await;
+    let mut browser = signed_in(&s, "/fresh/x", "alice").await;
+    let page = browser.navigate(&s.url("/fresh/x")).await;
+    assert_eq!(page.status, 200, "a fresh sign-in: {}", page.body);
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let api = browser.fetch(&s.url("/fresh/x")).await;
+    assert_eq!(api.status, 401, "{}", api.body);
+    assert_eq!(
+        api.header("www-authenticate"),
+        Some("Bearer realm=\"cognigate\", error=\"insufficient_user_authentication\", max_age=2")
+    );
+    let again = browser.navigate(&s.url("/fresh/x")).await;
+    assert_eq!(again.status, 302, "{}", again.body);
+    let authorize = location(&again);
+    assert_eq!(
+        query_param(&authorize, "prompt").as_deref(),
+        Some("login"),
+        "{authorize}"
+    );
+    let back = browser.sign_in_at(&authorize, "alice").await;
+    assert_eq!(back.status, 302, "{}", back.body);
+    let page = browser.navigate(&s.url("/fresh/x")).await;
+    assert_eq!(page.status, 200, "signed in again: {}", page.body);
+
+    // The provider's own session (no prompt=login) brings back the old auth_time.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let start = browser.navigate(&s.url("/oauth2/start?rd=/fresh/x")).await;
+    let straight_back = browser.navigate(&location(&start)).await;
+    assert_eq!(straight_back.status, 302, "the stand-in remembers alice");
+    let landed = browser.navigate(&location(&straight_back)).await;
+    assert_eq!(landed.status, 302, "{}", landed.body);
+    let page = browser.navigate(&s.url("/fresh/x")).await;
+    assert_eq!(
+        page.status, 401,
+        "a new session, still an old sign-in: no loop: {}",
+        page.body
+    );
 }
