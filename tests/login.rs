@@ -988,7 +988,8 @@ async fn max_age_signs_a_navigation_in_again_with_prompt_login_and_never_loops()
     let mut browser = signed_in(&s, "/fresh/x", "alice").await;
     let page = browser.navigate(&s.url("/fresh/x")).await;
     assert_eq!(page.status, 200, "a fresh sign-in: {}", page.body);
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    // auth_time has whole seconds: 3.2 s is past max_age = 2s wherever in its second it fell.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let api = browser.fetch(&s.url("/fresh/x")).await;
     assert_eq!(api.status, 401, "{}", api.body);
     assert_eq!(
@@ -1009,7 +1010,8 @@ async fn max_age_signs_a_navigation_in_again_with_prompt_login_and_never_loops()
     assert_eq!(page.status, 200, "signed in again: {}", page.body);
 
     // The provider's own session (no prompt=login) brings back the old auth_time.
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    // auth_time has whole seconds: 3.2 s is past max_age = 2s wherever in its second it fell.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let start = browser.navigate(&s.url("/oauth2/start?rd=/fresh/x")).await;
     let straight_back = browser.navigate(&location(&start)).await;
     assert_eq!(straight_back.status, 302, "the stand-in remembers alice");

@@ -147,10 +147,12 @@ async fn callback(
     let query = Query::of(uri);
     let now = auth::now();
     let state = query.get("state");
-    if let Some(state) = state {
-        let (_, clear) = login.finish(headers, state, now);
+    // The sign-in's state cookie is cleared whatever the outcome.
+    let started = state.and_then(|state| {
+        let (started, clear) = login.finish(headers, state, now);
         effects.cookies.extend(clear);
-    }
+        started
+    });
     if let Some(error) = query.get("error") {
         let message = format!(
             "the sign-in provider refused: {}{}",
@@ -162,14 +164,7 @@ async fn callback(
         );
         return Err(failed(StatusCode::FORBIDDEN, "denied", message));
     }
-    let Some(state) = state else {
-        return Err(failed(
-            StatusCode::BAD_REQUEST,
-            "bad_state",
-            "the callback has no state: start signing in again",
-        ));
-    };
-    let (Some(started), _) = login.finish(headers, state, now) else {
+    let Some(started) = started else {
         return Err(failed(
             StatusCode::BAD_REQUEST,
             "bad_state",
@@ -668,12 +663,9 @@ pub fn strip_own_cookies(headers: &mut HeaderMap, login: &Login) {
     if !removed {
         return;
     }
-    let joined = kept.join("; ");
+    let rest = (!kept.is_empty()).then(|| kept.join("; "));
     headers.remove(http::header::COOKIE);
-    if let Ok(value) = HeaderValue::try_from(joined)
-        .map_err(drop)
-        .and_then(|v| if v.is_empty() { Err(()) } else { Ok(v) })
-    {
+    if let Some(value) = rest.and_then(|r| HeaderValue::try_from(r).ok()) {
         headers.insert(http::header::COOKIE, value);
     }
 }
