@@ -8,11 +8,11 @@
 mod support;
 
 use cognigate::standin::{StandIn, StandInConfig};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 use support::echo::{self, Echo};
-use support::http::{self, Reply};
+use support::http;
+use support::jar::{Browser, NAVIGATE, location, query_param};
 use support::proxy::{self, TestProxy};
 use support::tokens;
 
@@ -20,132 +20,6 @@ const ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Logi
 const CLIENT: &str = "loginclient";
 /// base64 of 32 bytes.
 const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-const NAVIGATE: [(&str, &str); 2] = [("sec-fetch-mode", "navigate"), ("accept", "text/html")];
-
-/// A cookie jar that follows nothing by itself: each step is explicit.
-#[derive(Default, Clone)]
-struct Browser {
-    cookies: BTreeMap<String, String>,
-}
-
-impl Browser {
-    fn cookie_header(&self) -> String {
-        (self.cookies.iter())
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    /// Applies the reply's `Set-Cookie`s (cookies for either host: the jar is shared by
-    /// the proxy and the stand-in, whose cookie names differ).
-    fn take(&mut self, reply: &Reply) {
-        for line in reply.headers.get_all("set-cookie") {
-            let line = line.to_str().unwrap();
-            let (pair, attrs) = line.split_once(';').unwrap_or((line, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.cookies.remove(name.trim());
-            } else {
-                self.cookies.insert(name.trim().into(), value.trim().into());
-            }
-        }
-    }
-
-    async fn send(
-        &mut self,
-        method: &str,
-        url: &str,
-        extra: &[(&str, &str)],
-        body: Option<&str>,
-    ) -> Reply {
-        let cookie = self.cookie_header();
-        let mut headers: Vec<(&str, &str)> = extra.to_vec();
-        if !cookie.is_empty() {
-            headers.push(("cookie", &cookie));
-        }
-        let reply = http::send(method, url, &headers, body).await;
-        self.take(&reply);
-        reply
-    }
-
-    async fn navigate(&mut self, url: &str) -> Reply {
-        self.send("GET", url, &NAVIGATE, None).await
-    }
-
-    async fn fetch(&mut self, url: &str) -> Reply {
-        self.send(
-            "GET",
-            url,
-            &[("sec-fetch-mode", "cors"), ("accept", "*/*")],
-            None,
-        )
-        .await
-    }
-
-    /// Follows a sign-in redirect through the stand-in as `user`: authorize (the
-    /// picker), the picker's form, then the proxy's callback. Returns the callback's reply.
-    async fn sign_in_at(&mut self, authorize_url: &str, user: &str) -> Reply {
-        let picker = self.navigate(authorize_url).await;
-        assert_eq!(picker.status, 200, "the picker: {}", picker.body);
-        assert!(picker.body.contains(user), "{}", picker.body);
-        let back = self.pick(authorize_url, user).await;
-        self.navigate(&location(&back)).await
-    }
-
-    /// The picker's form, posted as the page would.
-    async fn pick(&mut self, authorize_url: &str, user: &str) -> Reply {
-        let (origin, query) = authorize_url.split_once("/oauth2/authorize?").unwrap();
-        let body = format!("{query}&username={user}");
-        let reply = self
-            .send(
-                "POST",
-                &format!("{origin}/login"),
-                &[("content-type", "application/x-www-form-urlencoded")],
-                Some(&body),
-            )
-            .await;
-        assert_eq!(reply.status, 302, "the picker's form: {}", reply.body);
-        reply
-    }
-
-    fn session_cookies(&self) -> Vec<&String> {
-        (self.cookies.keys())
-            .filter(|n| n.starts_with("cognigate_session"))
-            .collect()
-    }
-}
-
-fn location(reply: &Reply) -> String {
-    reply
-        .header("location")
-        .unwrap_or_else(|| panic!("no Location: {} {}", reply.status, reply.body))
-        .to_owned()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|pair| {
-        let (n, v) = pair.split_once('=')?;
-        (n == name).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(v: &str) -> String {
-    let bytes = v.replace('+', " ").into_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
 
 struct Setup {
     key: cognigate::mint::DevKey,

@@ -208,6 +208,7 @@ impl Parsed {
                 host,
                 return_to: &self.return_to,
             }),
+            sets_cookies: true,
         }
     }
 }

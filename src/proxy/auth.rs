@@ -31,6 +31,10 @@ pub struct Target<'a> {
     /// Where a browser sent to sign in comes back to; `None` when no redirect can reach
     /// it (see [`Origin`]).
     pub origin: Option<Origin<'a>>,
+    /// Whether every `Set-Cookie` of the answer reaches the browser: false for an
+    /// ingress-nginx auth check (it copies only the first), where a session refresh is
+    /// left to `start_path`.
+    pub sets_cookies: bool,
 }
 
 /// An admitted request: its route, who it is, and whether the path had to change.
@@ -241,7 +245,17 @@ async fn authenticate<T: Trace>(
                 None
             }
             SessionCookie::Open { session, present } => Some(
-                login::admit_session(snap, keys, login, session, present, effects, trace).await,
+                login::admit_session(
+                    snap,
+                    keys,
+                    login,
+                    session,
+                    present,
+                    request.target.sets_cookies,
+                    effects,
+                    trace,
+                )
+                .await,
             ),
         };
         match outcome {
@@ -273,7 +287,7 @@ async fn authenticate<T: Trace>(
                 }
             }
             Some(SessionOutcome::Refused(refusal)) => return Err(refusal),
-            Some(SessionOutcome::Ended) | None => {}
+            Some(SessionOutcome::Ended | SessionOutcome::RefreshElsewhere) | None => {}
         }
     }
     let found =

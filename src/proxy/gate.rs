@@ -231,6 +231,7 @@ impl Gate {
             host,
             path: parts.uri.path(),
             origin,
+            sets_cookies: true,
         };
         let admitted = match self
             .admit(snap, target, &parts.headers, &mut outcome.effects)
@@ -361,6 +362,8 @@ impl Gate {
             host: original.host.as_deref(),
             path: &original.path,
             origin,
+            // ingress-nginx copies one Set-Cookie of its auth check to the browser.
+            sets_cookies: original.redirects,
         };
         let admitted = match self
             .admit(snap, target, &parts.headers, &mut outcome.effects)

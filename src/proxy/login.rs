@@ -124,7 +124,7 @@ pub async fn answer(
             });
             answer
         }
-        Endpoint::Start => start(login, method, uri, origin, effects),
+        Endpoint::Start => start(snap, login, parts, uri, origin, effects).await,
         Endpoint::Logout => logout(login, method, headers, effects).await,
     }
 }
@@ -211,13 +211,19 @@ async fn callback(
     Ok(redirect(safe_return_path(&started.return_to)))
 }
 
-fn start(
+/// `start_path`: a session due for a refresh is refreshed here and the browser goes
+/// straight back (behind ingress-nginx, whose auth checks cannot hand over a refreshed
+/// session of several cookies, its `auth-signin` lands here); otherwise a navigation is
+/// sent to sign in, and a script gets 401 (never a login page).
+async fn start(
+    snap: &Snapshot,
     login: &Login,
-    method: &Method,
+    parts: &Parts,
     uri: &Uri,
     origin: Option<Origin<'_>>,
     effects: &mut Effects,
 ) -> Result<Response<ResponseBody>, Refusal> {
+    let (method, headers) = (&parts.method, &parts.headers);
     if method != Method::GET && method != Method::HEAD {
         return Err(failed(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -233,10 +239,52 @@ fn start(
         ));
     };
     let query = Query::of(uri);
-    let return_to = query.get("rd").unwrap_or("/");
+    let return_to = safe_return_path(query.get("rd").unwrap_or("/"));
+    if let SessionCookie::Open { session, present } = login.read_session(headers)
+        && session_expired(snap, session.access_token.as_str())
+    {
+        let outcome = admit_session(
+            snap,
+            &snap.keys,
+            login,
+            session,
+            present,
+            true,
+            effects,
+            &mut (),
+        )
+        .await;
+        match outcome {
+            SessionOutcome::Admitted(_) => return Ok(redirect(return_to)),
+            SessionOutcome::Refused(refusal) => return Err(refusal),
+            SessionOutcome::Ended | SessionOutcome::RefreshElsewhere => {}
+        }
+    }
+    if !flow::is_navigation(method, headers) {
+        return Err(Refusal::MissingToken);
+    }
     let (location, cookie) = sign_in(login, origin, return_to, false)?;
     effects.cookies.push(cookie);
     Ok(redirect_to(location))
+}
+
+/// Whether a session's access token has expired, or is within `[token].leeway` of it
+/// (read from the sealed session, where only verified tokens go).
+fn session_expired(snap: &Snapshot, token: &str) -> bool {
+    use base64::Engine as _;
+    #[derive(serde::Deserialize)]
+    struct Exp {
+        exp: f64,
+    }
+    let exp = (token.split('.').nth(1))
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|json| serde_json::from_slice::<Exp>(&json).ok())
+        .map_or(0.0, |e| e.exp);
+    exp - snap.config.token.leeway.as_secs_f64() <= auth::now() as f64
 }
 
 async fn logout(
@@ -351,18 +399,27 @@ pub enum SessionOutcome {
     Admitted(Box<SessionAdmitted>),
     /// No session any more (cleared): the request goes on as one without it.
     Ended,
+    /// A refresh is due but cannot be delivered here: the request goes on as one
+    /// without a session (its 401 sends the browser to `start_path`), cookies kept.
+    RefreshElsewhere,
     /// A refusal that is not the session's fault (the issuer's keys are not loaded).
     Refused(Refusal),
 }
 
 /// Admits a request on `session`: its access token verified like a bearer token, and
 /// refreshed first when it has expired (or is within `[token].leeway` of it).
+///
+/// `sets_cookies` is false when only one `Set-Cookie` of the answer would reach the
+/// browser (an ingress-nginx auth check): a refresh is then left to `start_path`
+/// ([`SessionOutcome::RefreshElsewhere`]), where every cookie reaches it.
+#[allow(clippy::too_many_arguments)]
 pub async fn admit_session<T: Trace>(
     snap: &Snapshot,
     keys: &KeyStore,
     login: &Login,
     session: Session,
     present: usize,
+    sets_cookies: bool,
     effects: &mut Effects,
     trace: &mut T,
 ) -> SessionOutcome {
@@ -397,6 +454,11 @@ pub async fn admit_session<T: Trace>(
     if let Some(verified) = fresh {
         trace.admit_step(Step::Session(SessionStep::Used));
         return admitted(login, verified, session, present);
+    }
+    if !sets_cookies {
+        let why = "due, and left to start_path: only one Set-Cookie of an auth check reaches the browser through ingress-nginx";
+        trace.admit_step(Step::Session(SessionStep::Refresh(Err(why))));
+        return SessionOutcome::RefreshElsewhere;
     }
     if !trace.calls_provider() {
         let why = "would be refreshed at the token endpoint now (explain does not call it)";

@@ -5,6 +5,7 @@
 pub(crate) mod echo;
 pub(crate) mod faulty;
 pub(crate) mod http;
+pub(crate) mod jar;
 pub(crate) mod jwks_server;
 pub(crate) mod live;
 pub(crate) mod mcp_sdk;
