@@ -898,3 +898,54 @@ async fn max_age_signs_a_navigation_in_again_with_prompt_login_and_never_loops()
         page.body
     );
 }
+
+/// `[resource] audience = true` with `[login]`: the sign-in asks the provider for the
+/// resource (RFC 8707, Cognito's resource binding), the stand-in puts it in the access
+/// token's `aud`, and the session passes the audience check that a token without it fails.
+#[tokio::test]
+async fn a_session_is_bound_to_the_resource_when_audience_is_on() {
+    const RESOURCE: &str = "https://api.example.com/mcp";
+    let extra = format!("\n[resource]\nurl = \"{RESOURCE}\"\naudience = true\n");
+    let echo = echo::start().await;
+    let key = tokens::key();
+    let idp = StandIn::start(
+        standin_config(Duration::from_secs(3600), false),
+        key.clone(),
+    )
+    .await
+    .unwrap();
+    // `[resource]` goes after the routes: the config ends with `[[routes]]` tables.
+    let body = config(&echo, &idp.url(), &idp.jwks_uri(), "", "proxy") + &extra;
+    let p = proxy::start(&body).await;
+    let mut browser = Browser::default();
+    let first = browser.navigate(&p.url("/app")).await;
+    assert_eq!(first.status, 302, "{}", first.body);
+    let authorize = location(&first);
+    assert_eq!(
+        query_param(&authorize, "resource").as_deref(),
+        Some(RESOURCE)
+    );
+    let back = browser.sign_in_at(&authorize, "alice").await;
+    assert_eq!(back.status, 302, "{}", back.body);
+    let page = browser.fetch(&p.url("/api/x")).await;
+    assert_eq!(
+        page.status, 200,
+        "the session's token is for this resource: {}",
+        page.body
+    );
+    let claims = echo.last().header("x-auth-claims").join("");
+    let claims =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap();
+    assert_eq!(claims["aud"], RESOURCE, "{claims}");
+    // A bearer token of the same pool without `aud` is refused.
+    let spec = cognigate::mint::TokenSpec {
+        issuer: ISSUER.into(),
+        client_id: CLIENT.into(),
+        ..tokens::access("bob-sub", &[])
+    };
+    let auth = format!("Bearer {}", tokens::sign(&key, &spec));
+    let r = http::get(&p.url("/api/x"), &[("authorization", &auth)]).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("aud"), "{}", r.body);
+}

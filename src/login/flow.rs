@@ -58,8 +58,14 @@ pub fn code_challenge(verifier: &str) -> String {
 }
 
 /// `<domain>/oauth2/authorize?...` for a sign-in in `state`; `prompt_login` asks the
-/// provider to authenticate the user again (a `max_age` step-up).
-pub fn authorize_url(login: &LoginSettings, state: &LoginState, prompt_login: bool) -> String {
+/// provider to authenticate the user again (a `max_age` step-up); `resource` (RFC 8707,
+/// Cognito's resource binding) asks for access tokens whose `aud` is it.
+pub fn authorize_url(
+    login: &LoginSettings,
+    state: &LoginState,
+    prompt_login: bool,
+    resource: Option<&str>,
+) -> String {
     let scope = login.scopes.join(" ");
     let mut query = form_urlencoded::Serializer::new(String::new());
     query
@@ -73,6 +79,9 @@ pub fn authorize_url(login: &LoginSettings, state: &LoginState, prompt_login: bo
         .append_pair("code_challenge_method", "S256");
     if prompt_login {
         query.append_pair("prompt", "login");
+    }
+    if let Some(resource) = resource {
+        query.append_pair("resource", resource);
     }
     format!("{}/oauth2/authorize?{}", login.domain, query.finish())
 }

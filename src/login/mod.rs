@@ -50,6 +50,9 @@ pub struct Login {
     /// Verifies id tokens of the login issuer (whatever its `token_use` allows for
     /// bearer tokens); no cache: an id token is verified once per sign-in or refresh.
     pub id_verifier: Verifier,
+    /// `[resource].url` when `audience = true`: sign-ins ask for it (RFC 8707), so that
+    /// the session's access tokens carry it in `aud`.
+    resource: Option<String>,
     refreshes: Mutex<HashMap<[u8; 32], (Instant, SharedRefresh)>>,
 }
 
@@ -93,6 +96,9 @@ impl Login {
             sealer: Sealer::new(&settings.cookie_secrets),
             idp,
             id_verifier: Verifier::new(&issuers, &no_cache).with_claims(&["nonce"]),
+            resource: (config.resource.as_ref())
+                .filter(|r| r.audience)
+                .map(|r| r.url.clone()),
             refreshes: Mutex::default(),
         }))
     }
@@ -162,10 +168,9 @@ impl Login {
         let name = flow::state_cookie_name(&self.settings, &state.state);
         let attrs = Attributes::login_state(&self.settings, LOGIN_STATE_SECONDS);
         let cookie = HeaderValue::try_from(cookie::set_cookie(&name, &sealed, &attrs)).ok()?;
-        Some((
-            flow::authorize_url(&self.settings, &state, prompt_login),
-            cookie,
-        ))
+        let resource = self.resource.as_deref();
+        let url = flow::authorize_url(&self.settings, &state, prompt_login, resource);
+        Some((url, cookie))
     }
 
     /// The sign-in whose `state` the callback brought back, if its cookie is there, opens,

@@ -27,6 +27,7 @@ struct AuthRequest {
     nonce: Option<String>,
     challenge: Option<String>,
     prompt: Option<String>,
+    resource: Option<String>,
 }
 
 type Answer = Response<Full<Bytes>>;
@@ -84,7 +85,14 @@ fn check(shared: &Shared, p: &Params) -> Result<AuthRequest, Box<Answer>> {
         (None, None) => None,
         _ => return back("invalid_request"),
     };
+    // RFC 8707 §2: an absolute URI without a fragment.
+    let resource = match p.get("resource") {
+        Some(r) if r.contains("://") && !r.contains('#') => Some(r.to_owned()),
+        Some(_) => return back("invalid_target"),
+        None => None,
+    };
     Ok(AuthRequest {
+        resource,
         redirect_uri,
         scope,
         state,
@@ -123,7 +131,8 @@ pub(crate) fn authorize(shared: &Shared, req: &Req) -> Answer {
 }
 
 fn picker(shared: &Shared, req: &Req) -> Answer {
-    const FIELDS: [&str; 8] = [
+    const FIELDS: [&str; 9] = [
+        "resource",
         "response_type",
         "client_id",
         "redirect_uri",
@@ -187,6 +196,7 @@ fn code_redirect(shared: &Shared, ask: &AuthRequest, user: usize, auth_time: u64
                 user,
                 scope: ask.scope.clone(),
                 auth_time,
+                resource: ask.resource.clone(),
             },
             nonce: ask.nonce.clone(),
             challenge: ask.challenge.clone(),

@@ -24,6 +24,9 @@ pub(crate) struct Grant {
     pub(crate) scope: String,
     /// `auth_time`: when the user signed in (unix seconds).
     pub(crate) auth_time: u64,
+    /// The `resource` asked for (RFC 8707; Cognito's resource binding): the access
+    /// tokens' `aud`.
+    pub(crate) resource: Option<String>,
 }
 
 /// An issued authorization code.
@@ -212,6 +215,7 @@ mod tests {
             user: 0,
             scope: "openid".into(),
             auth_time: 1,
+            resource: None,
         }
     }
 

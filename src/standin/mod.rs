@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `GET /.well-known/jwks.json` | the signing key's JWKS |
 //! | `GET /.well-known/openid-configuration` | discovery document |
-//! | `GET /oauth2/authorize` | user picker, or straight back with a code when signed in |
+//! | `GET /oauth2/authorize` | user picker, or straight back with a code when signed in; `resource` (RFC 8707) becomes the access tokens' `aud` |
 //! | `POST /login` | the picker's form: signs the user in, 302 back with a code |
 //! | `POST /oauth2/token` | `authorization_code` (PKCE S256) and `refresh_token` grants |
 //! | `POST /oauth2/revoke` | revokes a refresh token and every token issued from it |

@@ -197,13 +197,17 @@ fn issue(
         now: unix_now(),
         claims,
     };
+    let mut access_claims = common.clone();
+    if let Some(resource) = &grant.resource {
+        access_claims.push(("aud".to_owned(), json!(resource)));
+    }
     let access = mint::mint(
         &shared.key,
         &spec(
             TokenUse::Access,
             Some(grant.scope.clone()),
             None,
-            common.clone(),
+            access_claims,
         ),
     )?;
     let mut id_claims = common;
