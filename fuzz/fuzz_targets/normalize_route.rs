@@ -85,6 +85,7 @@ fn route(path: &str) -> RouteConfig {
         claims: Default::default(),
         bind: Default::default(),
         login: false,
+        max_age: None,
     }
 }
 

@@ -42,6 +42,7 @@ fn fixture() -> &'static Fixture {
             token_use: vec![TokenUse::Access],
             algorithms: vec![Algorithm::RS256],
             cognito: true,
+            api_endpoint: None,
         };
         let settings = TokenSettings {
             leeway: Duration::from_secs(LEEWAY),
@@ -64,6 +65,7 @@ fn fixture() -> &'static Fixture {
             email: None,
             ttl: Duration::from_secs(3600),
             now: NOW,
+            claims: Vec::new(),
         };
         let valid = mint::mint(&key, &spec).unwrap();
         let verifier = Verifier::new(&[issuer], &settings);
