@@ -25,9 +25,9 @@ pub(crate) type Key = [u8; 32];
 /// evicted keys, up to half as many as entries) it brings with it.
 const SLOT_BYTES: usize = 3 * std::mem::size_of::<(Key, Entry)>() / 2 + 64;
 
-/// The entry count quick_cache sizes its ghost list by, for a byte bound: a typical
-/// Cognito access token's entry (benches/RESULTS.md, issue 26).
-const TYPICAL_ENTRY_BYTES: u64 = 700;
+/// The entry count quick_cache sizes its ghost list by, for a byte bound: about what a
+/// 900-byte Cognito access token's entry weighs (benches/RESULTS.md, issue 26).
+const TYPICAL_ENTRY_BYTES: u64 = 1_500;
 
 #[derive(Clone)]
 struct Entry {
@@ -108,8 +108,10 @@ impl TokenCache {
     }
 
     pub(crate) fn insert(&self, key: Key, verified: &Verified, keys: &Arc<KeySet>) {
+        // Each allocation is rounded up to jemalloc's next size class (classes are at
+        // most 25 % apart): an eighth more, as measured (benches/RESULTS.md, issue 26).
         let weight = match self.by_bytes {
-            true => SLOT_BYTES + verified.claims.memory(),
+            true => (SLOT_BYTES + verified.claims.memory()) * 9 / 8,
             false => 1,
         };
         let entry = Entry {
