@@ -613,4 +613,3 @@ fn cognito_id_token_is_checked_by_aud_only_and_access_token_by_client_id_only() 
         AuthError::WrongClient
     );
 }
-
