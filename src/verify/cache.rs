@@ -82,10 +82,11 @@ impl TokenCache {
         Some(TokenCache { entries, by_bytes })
     }
 
-    /// The key of `token`'s entry.
-    pub(crate) fn key(token: &str) -> Key {
+    /// The key of `token`'s entry (`None` never happens: SHA-256 is 32 bytes; were it
+    /// to, the token would go uncached rather than share a key).
+    pub(crate) fn key(token: &str) -> Option<Key> {
         let digest = digest::digest(&digest::SHA256, token.as_bytes());
-        Key::try_from(digest.as_ref()).unwrap_or_default()
+        Key::try_from(digest.as_ref()).ok()
     }
 
     /// A still-valid entry for the token whose key is `key`.

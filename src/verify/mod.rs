@@ -127,7 +127,7 @@ impl Verifier {
             return Err(e);
         }
         let now = now as f64;
-        let cached = self.cache.as_ref().map(|c| (c, TokenCache::key(token)));
+        let cached = (self.cache.as_ref()).and_then(|c| Some((c, TokenCache::key(token)?)));
         if let Some(hit) = (cached.as_ref()).and_then(|(c, key)| c.get(key, keys, now, self.leeway))
         {
             trace.verify_step(Step::Cached, Ok(()));
