@@ -7,7 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![expect(missing_docs, reason = "criterion_main! writes an undocumented `main`")]
 
-use cognigate::config::{IdentitySettings, Issuer, RouteConfig, TokenSettings, TokenUse};
+use cognigate::config::{
+    CacheSize, IdentitySettings, Issuer, RouteConfig, TokenSettings, TokenUse,
+};
 use cognigate::identity::{IdentityHeaders, fold_name};
 use cognigate::jwks::{KeySet, KeyStore};
 use cognigate::mint::{self, TokenSpec};
@@ -46,7 +48,7 @@ fn settings(cache_size: usize) -> TokenSettings {
         cookies: Vec::new(),
         amplify_cookies: false,
         strip_authorization: false,
-        cache_size,
+        cache_size: CacheSize::Entries(cache_size as u64),
     }
 }
 

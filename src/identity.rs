@@ -13,7 +13,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use values::claim_text;
-pub use values::{IdentitySource, IdentityValues};
+pub use values::{IdentitySource, IdentityValue, IdentityValues};
 
 /// A header name in the form names are compared in: lower-case, `_` and `.` as `-`.
 pub fn fold_name(name: &str) -> String {
@@ -191,16 +191,16 @@ impl IdentityHeaders {
         let n = &self.names;
         let v = claims.identity_values();
         let standard = [
-            (&n.sub, &v.sub),
-            (&n.username, &v.username),
-            (&n.email, &v.email),
-            (&n.groups, &v.groups),
-            (&n.scopes, &v.scope),
-            (&n.client_id, &v.client),
+            (&n.sub, IdentityValue::Sub),
+            (&n.username, IdentityValue::Username),
+            (&n.email, IdentityValue::Email),
+            (&n.groups, IdentityValue::Groups),
+            (&n.scopes, IdentityValue::Scope),
+            (&n.client_id, IdentityValue::Client),
         ];
-        for (name, value) in standard {
-            if let Some(value) = value {
-                headers.insert(name.clone(), value.clone());
+        for (name, which) in standard {
+            if let Some(value) = v.get(which) {
+                headers.insert(name.clone(), value);
             }
         }
         let token_use = HeaderValue::from_static(claims.token_use().as_str());

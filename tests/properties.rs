@@ -327,7 +327,7 @@ fn token_fixture() -> &'static TokenFixture {
             cookies: Vec::new(),
             amplify_cookies: false,
             strip_authorization: false,
-            cache_size: 1000,
+            cache_size: cognigate::config::CacheSize::Entries(1000),
         };
         let verifier = Verifier::new(&[issuer], &settings);
         let valid = tokens::sign(&key, &tokens::access("alice", &["admin"]));

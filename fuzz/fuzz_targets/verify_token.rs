@@ -49,7 +49,7 @@ fn fixture() -> &'static Fixture {
             cookies: Vec::new(),
             amplify_cookies: false,
             strip_authorization: false,
-            cache_size: 1024,
+            cache_size: cognigate::config::CacheSize::Entries(1024),
         };
         let keys = KeyStore::new(1, Duration::from_secs(30));
         let set = KeySet::from_jwks(key.jwks_json.as_bytes(), &[Algorithm::RS256]).unwrap();

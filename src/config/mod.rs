@@ -200,8 +200,27 @@ pub struct TokenSettings {
     pub amplify_cookies: bool,
     /// Remove `Authorization` before forwarding.
     pub strip_authorization: bool,
-    /// Verified-token cache entries at most; 0 disables it.
-    pub cache_size: usize,
+    /// The verified-token cache's bound; zero disables it.
+    pub cache_size: CacheSize,
+}
+
+/// `token.cache_size`: how much the verified-token cache may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheSize {
+    /// At most this many tokens, whatever each holds.
+    Entries(u64),
+    /// At most this many bytes, each token weighed by the memory its entry holds.
+    Bytes(u64),
+}
+
+impl CacheSize {
+    /// The default: 64 MiB.
+    pub const DEFAULT: CacheSize = CacheSize::Bytes(64 << 20);
+
+    /// Whether this bound disables the cache (zero entries or zero bytes).
+    pub fn is_off(self) -> bool {
+        matches!(self, CacheSize::Entries(0) | CacheSize::Bytes(0))
+    }
 }
 
 /// `[identity]`

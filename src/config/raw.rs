@@ -172,7 +172,17 @@ pub struct RawToken {
     /// `token.strip_authorization`.
     pub strip_authorization: Option<bool>,
     /// `token.cache_size`.
-    pub cache_size: Option<u64>,
+    pub cache_size: Option<RawCacheSize>,
+}
+
+/// `token.cache_size` as written: an entry count, or a size string (`"64MiB"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawCacheSize {
+    /// An entry count.
+    Count(u64),
+    /// A size (`"64MiB"`), or a count written as a string (as the environment gives it).
+    Text(String),
 }
 
 /// `[identity]`

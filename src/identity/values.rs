@@ -38,31 +38,43 @@ impl<T: IdentitySource + ?Sized> IdentitySource for Arc<T> {
     }
 }
 
-/// The values of the identity headers a token's claims fill, checked and copied into
-/// header values once with the claims rather than on every request that forwards a
-/// cached token. `None`: the header is not sent.
-#[derive(Debug, Clone, Default)]
-pub struct IdentityValues {
+/// One of the standard identity headers a token's claims fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityValue {
     /// `X-Auth-Sub`.
-    pub sub: Option<HeaderValue>,
+    Sub,
     /// `X-Auth-Username`.
-    pub username: Option<HeaderValue>,
+    Username,
     /// `X-Auth-Email`.
-    pub email: Option<HeaderValue>,
+    Email,
     /// `X-Auth-Groups`: the groups comma-joined (a group name holding a comma is refused).
-    pub groups: Option<HeaderValue>,
+    Groups,
     /// `X-Auth-Scopes`.
-    pub scope: Option<HeaderValue>,
+    Scope,
     /// `X-Auth-Client-Id`: the app client the token was accepted for (see
     /// [`IdentityValues::set_client`]).
-    pub client: Option<HeaderValue>,
+    Client,
+}
+
+/// The values of the identity headers a token's claims fill, checked and copied once
+/// with the claims rather than on every request that forwards a cached token.
+///
+/// Compact, as a cached token keeps them: the values lie side by side in one buffer
+/// (one allocation per token), and a request's header values are slices of it (cloning
+/// counts references on the same block).
+#[derive(Debug, Clone, Default)]
+pub struct IdentityValues {
+    /// The present values, in [`IdentityValue`] order, each a valid header value.
+    all: Bytes,
+    /// Where each value ends in `all`; `None`: the header is not sent. A token is at most
+    /// 16 KiB, so the values fit `u16` offsets.
+    ends: [Option<u16>; 6],
 }
 
 impl IdentityValues {
     /// Values for forwardable claims (the verifier refuses a token whose identity claims
-    /// hold a control character), so every present claim gives a value. They are
-    /// slices of one buffer: one allocation per token (a cached token's memory), and
-    /// cloning any of them counts references on the same block. `client` starts unset.
+    /// hold a control character), so every present claim gives a value. `client` starts
+    /// unset.
     pub(crate) fn new(
         sub: &str,
         username: Option<&str>,
@@ -79,31 +91,73 @@ impl IdentityValues {
                 Some(joined.as_str())
             }
         };
-        let texts = [Some(sub), username, email, groups, scope];
-        let mut all = String::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
-        texts.iter().flatten().for_each(|text| all.push_str(text));
-        let all = Bytes::from(all);
-        let mut start = 0;
-        let [sub, username, email, groups, scope] = texts.map(|text| {
-            let end = start + text?.len();
-            let value = HeaderValue::from_maybe_shared(all.slice(start..end)).ok();
-            start = end;
-            value
+        let texts = [Some(sub), username, email, groups, scope, None];
+        IdentityValues::from_texts(texts.map(|t| t.map(str::as_bytes)))
+    }
+
+    /// One buffer for `texts`; a text that is no header value (or past the offsets) is
+    /// left out.
+    fn from_texts(texts: [Option<&[u8]>; 6]) -> IdentityValues {
+        let texts = texts.map(|t| t.filter(|t| HeaderValue::from_bytes(t).is_ok()));
+        let mut all = Vec::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
+        let ends = texts.map(|text| {
+            let text = text?;
+            let end = u16::try_from(all.len() + text.len()).ok()?;
+            all.extend_from_slice(text);
+            Some(end)
         });
         IdentityValues {
-            sub,
-            username,
-            email,
-            groups,
-            scope,
-            client: None,
+            all: Bytes::from(all),
+            ends,
         }
+    }
+
+    /// The value of `which`, or `None` when the header is not sent.
+    pub fn get(&self, which: IdentityValue) -> Option<HeaderValue> {
+        let text = self.text(which)?;
+        HeaderValue::from_maybe_shared(self.all.slice_ref(text)).ok()
+    }
+
+    /// The bytes of `which` in the buffer.
+    fn text(&self, which: IdentityValue) -> Option<&[u8]> {
+        let at = which as usize;
+        let end = usize::from(self.ends.get(at).copied().flatten()?);
+        let earlier = self.ends.get(..at).unwrap_or_default();
+        let start = earlier
+            .iter()
+            .rev()
+            .flatten()
+            .next()
+            .map_or(0, |e| usize::from(*e));
+        self.all.get(start..end)
     }
 
     /// Records the app client the token was accepted for (`None`: none).
     pub(crate) fn set_client(&mut self, client: Option<&str>) {
-        self.client = client.and_then(|c| HeaderValue::from_str(c).ok());
+        let old = std::mem::take(self);
+        let mut texts = IdentityValue::ALL.map(|which| old.text(which));
+        texts[IdentityValue::Client as usize] = client.map(str::as_bytes);
+        *self = IdentityValues::from_texts(texts);
     }
+
+    /// The bytes the values hold besides this struct: the buffer, and the header
+    /// `bytes` gives it once it is shared.
+    pub(crate) fn memory(&self) -> usize {
+        const SHARED: usize = 32;
+        self.all.len() + SHARED
+    }
+}
+
+impl IdentityValue {
+    /// Every value, in header order.
+    pub const ALL: [IdentityValue; 6] = [
+        IdentityValue::Sub,
+        IdentityValue::Username,
+        IdentityValue::Email,
+        IdentityValue::Groups,
+        IdentityValue::Scope,
+        IdentityValue::Client,
+    ];
 }
 
 /// Any claim of a verified payload (`payload_b64`) as header text (for

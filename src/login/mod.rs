@@ -88,7 +88,7 @@ impl Login {
             issuer.token_use = vec![TokenUse::Id];
         }
         let no_cache = crate::config::TokenSettings {
-            cache_size: 0,
+            cache_size: crate::config::CacheSize::Entries(0),
             ..config.token.clone()
         };
         Ok(Some(Login {

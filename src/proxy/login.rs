@@ -619,7 +619,7 @@ async fn new_session(
         access_token: tokens.access_token,
         id_token: tokens.id_token,
         refresh_token: tokens.refresh_token.or(previous_refresh),
-        email: id.claims.email.clone(),
+        email: id.claims.email.as_deref().map(str::to_owned),
         signed_in_at,
     })
 }

@@ -191,7 +191,7 @@ mod tests {
             cookies: cookies.iter().map(|s| s.to_string()).collect(),
             amplify_cookies: amplify,
             strip_authorization: false,
-            cache_size: 0,
+            cache_size: crate::config::CacheSize::Entries(0),
         }
     }
 

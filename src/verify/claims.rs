@@ -67,9 +67,9 @@ impl Visitor<'_> for NumericDateVisitor {
 #[derive(Debug, Clone)]
 pub struct Claims {
     /// Subject: the user's stable id.
-    pub sub: String,
+    pub sub: Box<str>,
     /// Issuer URL.
-    pub iss: String,
+    pub iss: Box<str>,
     /// The kind of token: `token_use` as sent, or derived when absent.
     pub token_use: TokenUse,
     /// `token_use` as sent: "access" or "id"; anything else is invalid.
@@ -83,33 +83,33 @@ pub struct Claims {
     /// When the user authenticated.
     pub auth_time: Option<NumericDate>,
     /// App client (access tokens).
-    pub client_id: Option<String>,
+    pub client_id: Option<Box<str>>,
     /// Audience: the app client of id tokens (Cognito sends one string; OIDC allows
     /// an array).
     pub aud: Vec<String>,
     /// Authorized party: the client an OIDC token was issued to.
-    pub azp: Option<String>,
+    pub azp: Option<Box<str>>,
     /// User name (access tokens).
-    pub username: Option<String>,
+    pub username: Option<Box<str>>,
     /// User name (id tokens): `cognito:username`.
-    pub cognito_username: Option<String>,
+    pub cognito_username: Option<Box<str>>,
     /// E-mail address (id tokens that carry it).
-    pub email: Option<String>,
+    pub email: Option<Box<str>>,
     /// Cognito groups (`cognito:groups`); must be an array of strings when present.
     pub groups: Vec<String>,
     /// Space-separated OAuth scopes (access tokens).
-    pub scope: Option<String>,
+    pub scope: Option<Box<str>>,
     /// Token id.
-    pub jti: Option<String>,
+    pub jti: Option<Box<str>>,
     /// Cognito's id of the authentication event the token descends from: every token
     /// refreshed from one sign-in shares it (revocation and the online check key on it).
-    pub origin_jti: Option<String>,
+    pub origin_jti: Option<Box<str>>,
     /// The token's payload segment as received, as the `X-Auth-Claims` value: made a
     /// header value once with the claims, not on every request that forwards a cached
     /// token (~500 bytes); the verifier's shares the token text's allocation.
     payload_b64: HeaderValue,
     /// The app client the token was accepted for (see [`Claims::accept_client`]).
-    client: Option<String>,
+    client: Option<Box<str>>,
     /// The identity headers' values, made once per verified token.
     values: IdentityValues,
     /// The claims the routes' `claims` and `bind` name (see [`Claims::by_name`]).
@@ -152,10 +152,11 @@ impl Claims {
             .into_iter()
             .chain([&self.cognito_username, &self.email, &self.scope])
             .flatten()
-            .chain(&self.aud)
-            .chain(&self.groups)
-            .chain([&self.sub]);
-        let control = |t: &String| t.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f);
+            .map(|t| &**t)
+            .chain(self.aud.iter().map(String::as_str))
+            .chain(self.groups.iter().map(String::as_str))
+            .chain([&*self.sub]);
+        let control = |t: &str| t.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f);
         if texts.into_iter().any(control) {
             return Some("a claim sent in an identity header holds a control character");
         }
@@ -163,6 +164,44 @@ impl Claims {
             return Some("a group name holds a comma (X-Auth-Groups is comma-separated)");
         }
         None
+    }
+
+    /// The bytes these claims hold in memory, approximately: the struct, the text of
+    /// every claim kept, the payload segment and the identity values (what a cache
+    /// entry charges against a byte bound; allocator rounding not counted).
+    pub(crate) fn memory(&self) -> usize {
+        let text = |t: &Option<Box<str>>| t.as_ref().map_or(0, |t| t.len());
+        let list = |l: &Vec<String>| {
+            l.capacity() * std::mem::size_of::<String>()
+                + l.iter().map(String::capacity).sum::<usize>()
+        };
+        let texts = [
+            &self.client_id,
+            &self.azp,
+            &self.username,
+            &self.cognito_username,
+        ]
+        .into_iter()
+        .chain([
+            &self.email,
+            &self.scope,
+            &self.jti,
+            &self.origin_jti,
+            &self.client,
+        ])
+        .map(text)
+        .sum::<usize>();
+        // An `Arc`'s two counts, then the struct.
+        2 * std::mem::size_of::<usize>()
+            + std::mem::size_of::<Claims>()
+            + self.sub.len()
+            + self.iss.len()
+            + texts
+            + list(&self.aud)
+            + list(&self.groups)
+            + self.payload_b64.len()
+            + self.values.memory()
+            + self.named.memory()
     }
 
     /// The user name: `username` of access tokens, `cognito:username` of id tokens.
@@ -186,7 +225,7 @@ impl Claims {
         let found = self
             .clients()
             .find(|c| client_ids.is_empty() || client_ids.iter().any(|id| id == c))
-            .map(str::to_owned);
+            .map(Box::from);
         let accepted = found.is_some() || client_ids.is_empty();
         self.values.set_client(found.as_deref());
         self.client = found;
@@ -241,31 +280,34 @@ impl IdentitySource for Claims {
 /// The payload's claims as read, before the required ones are checked present.
 #[derive(Default)]
 struct ClaimsRead {
-    sub: Option<String>,
-    iss: Option<String>,
+    sub: Option<Box<str>>,
+    iss: Option<Box<str>>,
     declared_use: Option<TokenUse>,
     exp: Option<NumericDate>,
     nbf: Option<NumericDate>,
     iat: Option<NumericDate>,
     auth_time: Option<NumericDate>,
-    client_id: Option<String>,
+    client_id: Option<Box<str>>,
     aud: Vec<String>,
-    azp: Option<String>,
-    username: Option<String>,
-    cognito_username: Option<String>,
-    email: Option<String>,
+    azp: Option<Box<str>>,
+    username: Option<Box<str>>,
+    cognito_username: Option<Box<str>>,
+    email: Option<Box<str>>,
     groups: Vec<String>,
-    scope: Option<String>,
-    jti: Option<String>,
-    origin_jti: Option<String>,
+    scope: Option<Box<str>>,
+    jti: Option<Box<str>>,
+    origin_jti: Option<Box<str>>,
 }
 
 impl ClaimsRead {
     fn into_claims(
-        self,
+        mut self,
         payload_b64: HeaderValue,
         named: Named,
     ) -> Result<Claims, serde_json::Error> {
+        // A read array grows by doubling; a cached token keeps these for its lifetime.
+        self.aud.shrink_to_fit();
+        self.groups.shrink_to_fit();
         let token_use =
             self.declared_use
                 .unwrap_or(if self.client_id.is_some() || self.scope.is_some() {
@@ -571,35 +613,39 @@ mod tests {
 
     #[test]
     fn identity_values_are_the_claims_the_headers_forward() {
-        let text = |v: &Option<HeaderValue>| v.as_ref().map(|v| v.as_bytes().to_vec());
+        use crate::identity::IdentityValue::{Client, Email, Groups, Scope, Sub, Username};
+        let text = |v: Option<HeaderValue>| v.map(|v| v.as_bytes().to_vec());
         let json = r#"{"sub":"u-1","iss":"i","exp":1,"token_use":"id","aud":"app",
             "username":"not-read","cognito:username":"Zoë","email":"z@example.com",
             "cognito:groups":["a","b c"]}"#;
         let mut id = read(json).unwrap();
         let v = id.identity_values();
-        assert_eq!(text(&v.sub), Some(b"u-1".to_vec()));
-        assert_eq!(text(&v.username), Some("Zoë".as_bytes().to_vec()));
-        assert_eq!(text(&v.email), Some(b"z@example.com".to_vec()));
-        assert_eq!(text(&v.groups), Some(b"a,b c".to_vec()));
-        assert_eq!(text(&v.scope), None);
+        assert_eq!(text(v.get(Sub)), Some(b"u-1".to_vec()));
+        assert_eq!(text(v.get(Username)), Some("Zoë".as_bytes().to_vec()));
+        assert_eq!(text(v.get(Email)), Some(b"z@example.com".to_vec()));
+        assert_eq!(text(v.get(Groups)), Some(b"a,b c".to_vec()));
+        assert_eq!(text(v.get(Scope)), None);
         assert_eq!(
-            text(&v.client),
+            text(v.get(Client)),
             None,
             "known only once a client is accepted"
         );
         assert!(id.accept_client(&["app".into()]));
-        assert_eq!(text(&id.identity_values().client), Some(b"app".to_vec()));
+        assert_eq!(
+            text(id.identity_values().get(Client)),
+            Some(b"app".to_vec())
+        );
         assert!(!id.accept_client(&["other".into()]));
-        assert_eq!(text(&id.identity_values().client), None);
+        assert_eq!(text(id.identity_values().get(Client)), None);
 
         let access = parse(r#","username":"ann","cognito:username":"no","scope":"s t""#).unwrap();
         let v = access.identity_values();
-        assert_eq!(text(&v.username), Some(b"ann".to_vec()));
-        assert_eq!(text(&v.scope), Some(b"s t".to_vec()));
-        assert_eq!(text(&v.groups), None);
-        assert_eq!(text(&v.email), None);
+        assert_eq!(text(v.get(Username)), Some(b"ann".to_vec()));
+        assert_eq!(text(v.get(Scope)), Some(b"s t".to_vec()));
+        assert_eq!(text(v.get(Groups)), None);
+        assert_eq!(text(v.get(Email)), None);
         // One buffer for the token: the values lie side by side in it.
-        let (sub, username) = (v.sub.as_ref().unwrap(), v.username.as_ref().unwrap());
+        let (sub, username) = (v.get(Sub).unwrap(), v.get(Username).unwrap());
         let after_sub = sub.as_bytes().as_ptr().wrapping_add(sub.len());
         assert_eq!(username.as_bytes().as_ptr(), after_sub);
     }

@@ -31,12 +31,10 @@ pub(crate) mod testkit;
 mod tests;
 
 use std::borrow::Cow;
-use std::ops::Range;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
 use http::HeaderValue;
 use jsonwebtoken::{Algorithm, errors::ErrorKind};
 
@@ -86,7 +84,7 @@ impl Verifier {
         Verifier {
             issuers: issuers.to_vec(),
             leeway: settings.leeway.as_secs_f64(),
-            cache: (settings.cache_size > 0).then(|| TokenCache::new(settings.cache_size)),
+            cache: TokenCache::new(settings.cache_size),
             claim_names: Arc::default(),
         }
     }
@@ -129,17 +127,15 @@ impl Verifier {
             return Err(e);
         }
         let now = now as f64;
-        if let Some(hit) = self
-            .cache
-            .as_ref()
-            .and_then(|c| c.get(token, keys, now, self.leeway))
+        let cached = (self.cache.as_ref()).and_then(|c| Some((c, TokenCache::key(token)?)));
+        if let Some(hit) = (cached.as_ref()).and_then(|(c, key)| c.get(key, keys, now, self.leeway))
         {
             trace.verify_step(Step::Cached, Ok(()));
             return Ok(hit);
         }
-        let (verified, set, text) = self.verify_uncached(token, keys, now, trace)?;
-        if let Some(cache) = &self.cache {
-            cache.insert(text, &verified, &set);
+        let (verified, set) = self.verify_uncached(token, keys, now, trace)?;
+        if let Some((cache, key)) = cached {
+            cache.insert(key, &verified, &set);
         }
         Ok(verified)
     }
@@ -177,7 +173,7 @@ impl Verifier {
         keys: &KeyStore,
         now: f64,
         trace: &mut T,
-    ) -> Result<(Verified, Arc<KeySet>, Arc<str>), AuthError> {
+    ) -> Result<(Verified, Arc<KeySet>), AuthError> {
         let read = self.read(token, trace)?;
         let issuer_idx = read.issuer_idx;
         let set = keys.get(issuer_idx);
@@ -197,7 +193,7 @@ impl Verifier {
             issuer_idx,
             claims: Arc::new(claims),
         };
-        Ok((verified, set, read.text))
+        Ok((verified, set))
     }
 
     /// What is read before the signature: the segments, the header, the payload (once,
@@ -215,24 +211,23 @@ impl Verifier {
             payload.as_ref().map(|_| ()).map_err(|e| *e),
         )?;
         let payload = payload?;
-        // One copy of the token text: the cache's key, and through `X-Auth-Claims` the
-        // claims' view of the payload segment.
-        let text: Arc<str> = Arc::from(token);
-        let payload_b64 = shared_slice(&text, segments.payload_range())?;
+        // The payload segment, copied once: the `X-Auth-Claims` value of every request
+        // that forwards this token (the cache keeps it, not the whole token text).
+        let payload_b64 = HeaderValue::from_str(segments.payload)
+            .map_err(|_| AuthError::Malformed("token is not text"))?;
         // The payload is read once, here; before the signature holds, only `iss` is
         // used (to pick the issuer whose keys must verify it). A payload the typed read
         // refuses is read again for `iss` alone, so that an unsigned or forged token is
         // refused for its signature before its claims are judged.
         let claims = Claims::parse(&payload, payload_b64, &self.claim_names);
         let iss = match &claims {
-            Ok(claims) => Ok(Cow::Borrowed(claims.iss.as_str())),
+            Ok(claims) => Ok(Cow::Borrowed(&*claims.iss)),
             Err(_) => token::unverified_iss(&payload),
         };
         let issuer_idx = self.issuer_index(iss, trace)?;
         Ok(Read {
             segments,
             header,
-            text,
             claims,
             issuer_idx,
         })
@@ -315,7 +310,7 @@ impl Verifier {
         trace: &mut T,
     ) -> Result<(), AuthError> {
         let issuer = &self.issuers[idx];
-        if claims.iss != issuer.issuer {
+        if *claims.iss != *issuer.issuer {
             return Err(AuthError::WrongIssuer); // unreachable: same bytes as the lookup
         }
         check_times(claims, now, self.leeway, trace)?;
@@ -340,23 +335,9 @@ pub(crate) struct Unverified {
 struct Read<'t> {
     segments: Segments<'t>,
     header: token::Header,
-    /// The token text, shared with the claims' payload view.
-    text: Arc<str>,
     /// The typed claims, or why they could not be read (judged after the signature).
     claims: Result<Claims, serde_json::Error>,
     issuer_idx: usize,
-}
-
-/// `range` of `text` as a header value sharing `text`'s allocation.
-fn shared_slice(text: &Arc<str>, range: Range<usize>) -> Result<HeaderValue, AuthError> {
-    struct Text(Arc<str>);
-    impl AsRef<[u8]> for Text {
-        fn as_ref(&self) -> &[u8] {
-            self.0.as_bytes()
-        }
-    }
-    let bytes = Bytes::from_owner(Text(Arc::clone(text))).slice(range);
-    HeaderValue::from_maybe_shared(bytes).map_err(|_| AuthError::Malformed("token is not text"))
 }
 
 /// RFC 7519 §4.1.4-4.1.6, with `leeway` of clock skew either way.

@@ -63,6 +63,14 @@ pub(crate) fn store() -> KeyStore {
 }
 
 pub(crate) fn verifier_for(issuers: &[Issuer], cache_size: usize) -> Verifier {
+    verifier_bound(
+        issuers,
+        crate::config::CacheSize::Entries(cache_size as u64),
+    )
+}
+
+/// A verifier whose cache is bound by `cache_size` (entries or bytes).
+pub(crate) fn verifier_bound(issuers: &[Issuer], cache_size: crate::config::CacheSize) -> Verifier {
     let settings = TokenSettings {
         cookies: Vec::new(),
         amplify_cookies: false,

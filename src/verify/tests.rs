@@ -59,7 +59,7 @@ fn accepts_access_token() {
     let token = access();
     let v = check(&token).unwrap();
     assert_eq!(v.issuer_idx, 0);
-    assert_eq!(v.claims.sub, "5e1f-user");
+    assert_eq!(&*v.claims.sub, "5e1f-user");
     assert_eq!(v.claims.token_use, TokenUse::Access);
     assert_eq!(
         (v.claims.client(), v.claims.username()),
@@ -377,11 +377,72 @@ fn picks_the_issuer_by_exact_iss() {
 }
 
 #[test]
-fn the_claims_value_is_a_view_of_the_token_text_not_a_copy() {
-    let text: Arc<str> = Arc::from("hhh.pppp.ss");
-    let value = shared_slice(&text, 4..8).unwrap();
-    assert_eq!(value, "pppp");
-    assert_eq!(value.as_bytes().as_ptr(), text[4..].as_ptr());
+fn the_claims_value_is_the_payload_segment() {
+    let token = access();
+    let v = check(&token).unwrap();
+    assert_eq!(v.claims.payload_b64(), segments(&token)[1]);
+}
+
+#[test]
+fn a_cache_hit_needs_the_whole_token_text() {
+    let v = testkit::verifier_for(&[testkit::issuer()], 16);
+    let store = testkit::store();
+    let token = access();
+    v.verify(&token, &store, NOW).unwrap();
+    // The same header and payload under another signature is not the cached token.
+    let s = segments(&token);
+    let forged = format!("{}.{}.{}", s[0], s[1], b64("not the signature"));
+    assert_eq!(
+        v.verify(&forged, &store, NOW).unwrap_err(),
+        AuthError::BadSignature
+    );
+}
+
+#[test]
+fn an_entry_weighs_what_its_claims_hold() {
+    let with_claim = |text: &str| {
+        let token = spec_with(|s| s.claims.push(("custom:note".into(), json!(text))));
+        check(&token).unwrap().claims.memory()
+    };
+    let (small, large) = (with_claim("x"), with_claim(&"x".repeat(3000)));
+    // The payload segment is kept: 3,000 more bytes of JSON are 4,000 more of base64.
+    assert!(large - small >= 3990, "{small} -> {large}");
+    assert!(small > std::mem::size_of::<Claims>(), "{small}");
+}
+
+#[test]
+fn a_byte_bound_cache_holds_no_more_than_its_bytes() {
+    let bound = 16 * 1024;
+    let v = testkit::verifier_bound(&[testkit::issuer()], crate::config::CacheSize::Bytes(bound));
+    let store = testkit::store();
+    for i in 0..40 {
+        v.verify(&spec_with(|s| s.sub = format!("user-{i}")), &store, NOW)
+            .unwrap();
+    }
+    let (entries, weight) = v.cache.as_ref().unwrap().usage();
+    assert!(weight <= bound, "{weight} bytes");
+    assert!((4..40).contains(&entries), "{entries} entries");
+    // By count, the same 40 tokens all fit a 40-entry cache.
+    let v = testkit::verifier_for(&[testkit::issuer()], 40);
+    for i in 0..40 {
+        v.verify(&spec_with(|s| s.sub = format!("user-{i}")), &store, NOW)
+            .unwrap();
+    }
+    assert_eq!(v.cache.as_ref().unwrap().usage(), (40, 40));
+}
+
+#[test]
+fn a_zero_size_turns_the_cache_off() {
+    for size in [
+        crate::config::CacheSize::Bytes(0),
+        crate::config::CacheSize::Entries(0),
+    ] {
+        assert!(
+            testkit::verifier_bound(&[testkit::issuer()], size)
+                .cache
+                .is_none()
+        );
+    }
 }
 
 #[test]

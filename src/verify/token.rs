@@ -50,14 +50,6 @@ struct UnverifiedIss<'a> {
     iss: Cow<'a, str>,
 }
 
-impl Segments<'_> {
-    /// Where the payload segment lies in the token.
-    pub(crate) fn payload_range(&self) -> std::ops::Range<usize> {
-        let start = self.header.len() + 1;
-        start..start + self.payload.len()
-    }
-}
-
 /// Exactly three non-empty segments.
 pub(crate) fn split(token: &str) -> Result<Segments<'_>, AuthError> {
     let mut parts = token.split('.');

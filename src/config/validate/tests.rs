@@ -115,6 +115,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "token.cookies[0]",
         "not a valid cookie name",
     ),
+    (
+        "[token]\ncache_size = \"64 megabytes\"",
+        "token.cache_size",
+        "expected an entry count (100000) or a size like \"64MiB\"",
+    ),
     // identity.rs
     (
         "[identity]\nheader_prefix = \"X Auth\"",
@@ -541,4 +546,29 @@ fn the_tables_have_one_case_per_site() {
     };
     assert_eq!(CASES.len(), count("self.error("), "error sites");
     assert_eq!(WARNINGS.len(), count("self.warn("), "warning sites");
+}
+
+#[test]
+fn cache_size_is_a_count_or_a_size_in_the_file_or_the_environment() {
+    use crate::config::CacheSize;
+    let size = |snippet: &str, env: &[(&str, &str)]| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cognigate.toml");
+        std::fs::write(&path, complete(snippet)).unwrap();
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        load_with_env(&path, env).unwrap().config.token.cache_size
+    };
+    assert_eq!(size("", &[]), CacheSize::Bytes(64 << 20), "the default");
+    assert_eq!(
+        size("[token]\ncache_size = 5000", &[]),
+        CacheSize::Entries(5000)
+    );
+    assert_eq!(
+        size("[token]\ncache_size = \"16MiB\"", &[]),
+        CacheSize::Bytes(16 << 20)
+    );
+    assert_eq!(size("[token]\ncache_size = 0", &[]), CacheSize::Entries(0));
+    let env = |value| [("COGNIGATE_TOKEN__CACHE_SIZE", value)];
+    assert_eq!(size("", &env("2GiB")), CacheSize::Bytes(2 << 30));
+    assert_eq!(size("", &env("100000")), CacheSize::Entries(100_000));
 }

@@ -73,6 +73,23 @@ impl Named {
         }
     }
 
+    /// The bytes the values hold besides this struct (the names are shared).
+    pub(super) fn memory(&self) -> usize {
+        let list = |l: &[String]| {
+            l.iter()
+                .map(|t| t.len() + std::mem::size_of::<String>())
+                .sum()
+        };
+        (self.values.iter())
+            .map(|v| match v {
+                NamedValue::Text(text) => text.len(),
+                NamedValue::List(items) => list(items),
+                NamedValue::Absent | NamedValue::Other => 0,
+            })
+            .sum::<usize>()
+            + self.values.len() * std::mem::size_of::<NamedValue>()
+    }
+
     /// The slot of claim `name`, when it is one of the names.
     pub(super) fn slot(&mut self, name: &str) -> Option<&mut NamedValue> {
         let at = self.names.iter().position(|n| **n == *name)?;
