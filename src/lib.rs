@@ -12,6 +12,7 @@ pub mod identity;
 pub mod jwks;
 pub mod login;
 pub mod mint;
+pub mod outbound;
 pub mod policy;
 pub mod proxy;
 pub mod resource;

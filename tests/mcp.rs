@@ -230,27 +230,8 @@ async fn the_mcp_sdk_client_discovers_cognigate_and_its_tokens_carry_a_session()
 /// `(base, query parameters)` of a URL, decoded.
 fn url_params(url: &str) -> (String, std::collections::HashMap<String, String>) {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let params = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
+    let params = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
         .collect();
     (base.to_owned(), params)
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.replace('+', " ").into_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
 }

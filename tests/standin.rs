@@ -64,26 +64,7 @@ fn form(pairs: &[(&str, &str)]) -> String {
 
 fn query_of(url: &str) -> HashMap<String, String> {
     let q = url.split_once('?').map_or("", |(_, q)| q);
-    q.split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(n, v)| (n.to_owned(), pct_decode(v)))
-        .collect()
-}
-
-fn pct_decode(v: &str) -> String {
-    let b = v.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(if b[i] == b'+' { b' ' } else { b[i] });
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
 /// A PKCE pair: a fresh verifier and its S256 challenge.

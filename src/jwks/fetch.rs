@@ -3,17 +3,13 @@
 //! Redirects are refused rather than followed: the JWKS location is configuration, and a
 //! redirect to an attacker-chosen host would be key substitution.
 
-use std::sync::Arc;
+use crate::outbound::{self, HttpsClient};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, USER_AGENT};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::{Body as _, Incoming};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use jsonwebtoken::Algorithm;
 use tokio::io::AsyncReadExt as _;
 
@@ -22,30 +18,19 @@ use super::{JwksError, KeySet};
 /// Largest JWKS body accepted (Cognito's are about 1 KiB).
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 
-/// How long an idle pooled connection to a JWKS host is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// A pooled HTTP/1.1 client for JWKS endpoints: https (webpki roots, aws-lc-rs) or http.
 #[derive(Clone)]
 pub struct JwksClient {
-    http: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    http: HttpsClient<Empty<Bytes>>,
 }
 
 impl JwksClient {
     /// Builds the client. Installs nothing process-wide: the TLS provider is passed
     /// explicitly. Requests must run on a tokio runtime (hyper-util drives connections).
     pub fn new() -> Result<Self, JwksError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let connector = HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        Ok(Self { http })
+        Ok(Self {
+            http: outbound::https_client()?,
+        })
     }
 }
 

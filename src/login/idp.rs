@@ -4,24 +4,19 @@
 //! (RFC 6749 §2.3.1), a public one names itself with `client_id`.
 
 use crate::config::LoginSettings;
+use crate::outbound::{self, HttpsClient};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest answer read from the token endpoint (Cognito's are about 4 KiB).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// How long an idle pooled connection to the provider is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Tokens from the token endpoint. `Debug` shows none of them.
 #[derive(Clone, Deserialize)]
@@ -77,7 +72,7 @@ impl IdpError {
 /// A pooled client for the provider's endpoints.
 #[derive(Clone)]
 pub struct IdpClient {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HttpsClient<Full<Bytes>>,
     token_url: Arc<str>,
     revoke_url: Arc<str>,
     client_id: Arc<str>,
@@ -97,16 +92,7 @@ impl std::fmt::Debug for IdpClient {
 impl IdpClient {
     /// A client for `login`'s domain; each call gets at most `timeout`.
     pub fn new(login: &LoginSettings, timeout: Duration) -> Result<IdpClient, rustls::Error> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let connector = HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let http = outbound::https_client()?;
         let basic = login.client_secret.as_ref().and_then(|secret| {
             let encode = |b: &[u8]| form_urlencoded::byte_serialize(b).collect::<String>();
             let pair = format!(

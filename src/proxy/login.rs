@@ -268,22 +268,13 @@ async fn start(
     Ok(redirect_to(location))
 }
 
-/// Whether a session's access token has expired, or is within `[token].leeway` of it
-/// (read from the sealed session, where only verified tokens go).
+/// Whether a session's access token has expired, or is within `[token].leeway` of it.
 fn session_expired(snap: &Snapshot, token: &str) -> bool {
-    use base64::Engine as _;
     #[derive(serde::Deserialize)]
     struct Exp {
         exp: f64,
     }
-    let exp = (token.split('.').nth(1))
-        .and_then(|p| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
-        .and_then(|json| serde_json::from_slice::<Exp>(&json).ok())
-        .map_or(0.0, |e| e.exp);
+    let exp = sealed_claims::<Exp>(token).map_or(0.0, |e| e.exp);
     exp - snap.config.token.leeway.as_secs_f64() <= auth::now() as f64
 }
 
@@ -316,19 +307,24 @@ async fn logout(
     Ok(redirect_to(flow::logout_url(&login.settings)))
 }
 
-/// The `origin_jti` of a session's access token (the sign-in it came from). Read without
-/// verifying: the token comes out of the sealed session, where only verified tokens go.
+/// The `origin_jti` of a session's access token (the sign-in it came from).
 fn origin_jti(token: &str) -> Option<String> {
-    use base64::Engine as _;
     #[derive(serde::Deserialize)]
     struct Ids {
         origin_jti: Option<String>,
     }
+    sealed_claims::<Ids>(token)?.origin_jti
+}
+
+/// Claims of a token out of a session, read without verifying: only verified tokens go
+/// into the sealed session.
+fn sealed_claims<T: serde::de::DeserializeOwned>(token: &str) -> Option<T> {
+    use base64::Engine as _;
     let payload = token.split('.').nth(1)?;
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    serde_json::from_slice::<Ids>(&json).ok()?.origin_jti
+    serde_json::from_slice(&json).ok()
 }
 
 /// The provider URL for a new sign-in from `origin`, and its state cookie.

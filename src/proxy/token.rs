@@ -3,7 +3,7 @@
 
 use crate::config::TokenSettings;
 use http::HeaderMap;
-use http::header::{AUTHORIZATION, COOKIE};
+use http::header::AUTHORIZATION;
 use std::borrow::Cow;
 
 /// Where a token was found.
@@ -123,13 +123,7 @@ fn non_empty(token: Cow<'_, str>, source: Source) -> Found<'_> {
 
 /// `name=value` pairs of every `Cookie` header (RFC 6265 §5.4), values unquoted.
 fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(n, v)| (n.trim(), v.trim().trim_matches('"')))
+    crate::login::cookie::pairs(headers).map(|(n, v)| (n, v.trim_matches('"')))
 }
 
 /// Amplify v6 (Next.js SSR adapter) stores tokens as

@@ -3,16 +3,11 @@
 //! disabled, or the token's refresh token was revoked. Unsigned: the access token is
 //! the credential. The token is sent only to the configured endpoint, never logged.
 
-use std::sync::Arc;
-use std::time::Duration;
+use crate::outbound::{self, HttpsClient};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 /// Largest answer read (a `GetUser` answer is the user's attributes: a few KiB).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -34,7 +29,7 @@ pub struct Unreachable(pub String);
 /// A pooled https (webpki roots, aws-lc-rs) or http client for the Cognito JSON API.
 #[derive(Clone)]
 pub(crate) struct GetUserClient {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HttpsClient<Full<Bytes>>,
 }
 
 impl std::fmt::Debug for GetUserClient {
@@ -45,17 +40,9 @@ impl std::fmt::Debug for GetUserClient {
 
 impl GetUserClient {
     pub(crate) fn new() -> Result<GetUserClient, rustls::Error> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let connector = HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        Ok(GetUserClient { http })
+        Ok(GetUserClient {
+            http: outbound::https_client()?,
+        })
     }
 
     /// Asks `endpoint` whether `token` is honoured.
