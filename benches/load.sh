@@ -7,6 +7,8 @@
 #   public     a public route (no token work: the cost of proxying)
 #   same       a required route, one valid token on every request (verified-token cache)
 #   rotate     10,000 distinct valid tokens, rotated per request
+#   bounded    the same under the default bound, cache_size = "64MiB" (with TOKENS=100000
+#              more tokens than fit: RSS shows the bound holds while entries are evicted)
 #   nocache    one token, [token] cache_size = 0 (an RS256 verify on every request)
 #   session    a [login] browser session instead of a bearer token: the same access token,
 #              an id token and a Cognito-sized refresh token sealed in two cookies (sealed
@@ -182,6 +184,7 @@ for w in $WORKLOADS; do
     public)  config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run public 1 /public/x; stop_proxy ;;
     same)    config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run same 1 /api/x; stop_proxy ;;
     rotate)  config 100000; start_proxy "$ADMIN" "$PROXY_CPU"; run rotate "$TOKENS" /api/x; stop_proxy ;;
+    bounded) config '"64MiB"'; start_proxy "$ADMIN" "$PROXY_CPU"; run bounded "$TOKENS" /api/x; stop_proxy ;;
     nocache) config 0; start_proxy "$ADMIN" "$PROXY_CPU"; run nocache 1 /api/x; stop_proxy ;;
     session) login_config; start_proxy "$ADMIN" "$PROXY_CPU"; run session 1 /api/x cookie; stop_proxy ;;
     baseline) start_baseline; run baseline 1 /public/x; stop_proxy ;;

@@ -13,7 +13,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use values::claim_text;
-pub use values::{IdentitySource, IdentityValue, IdentityValues};
+pub use values::{IdentitySource, IdentityValue};
 
 /// A header name in the form names are compared in: lower-case, `_` and `.` as `-`.
 pub fn fold_name(name: &str) -> String {
@@ -189,7 +189,6 @@ impl IdentityHeaders {
     /// `issuer_idx` is the index of the token's issuer in the configured list.
     pub fn set(&self, headers: &mut HeaderMap, claims: &impl IdentitySource, issuer_idx: usize) {
         let n = &self.names;
-        let v = claims.identity_values();
         let standard = [
             (&n.sub, IdentityValue::Sub),
             (&n.username, IdentityValue::Username),
@@ -199,7 +198,7 @@ impl IdentityHeaders {
             (&n.client_id, IdentityValue::Client),
         ];
         for (name, which) in standard {
-            if let Some(value) = v.get(which) {
+            if let Some(value) = claims.identity_value(which) {
                 headers.insert(name.clone(), value);
             }
         }
@@ -208,11 +207,14 @@ impl IdentityHeaders {
         if let Some(Some(issuer)) = self.issuers.get(issuer_idx) {
             headers.insert(n.issuer.clone(), issuer.clone());
         }
-        if self.claims_header {
-            headers.insert(n.claims.clone(), claims.payload_b64().clone());
+        // Encoded per request: a cached token keeps its payload once, as JSON (~25 % less
+        // than its base64 and what the other claims are read from).
+        let encoded = || HeaderValue::try_from(b64url(claims.payload()));
+        if let Some(Ok(value)) = self.claims_header.then(encoded) {
+            headers.insert(n.claims.clone(), value);
         }
         for (claim, name, _) in &self.claim_headers {
-            let text = claim_text(claims.payload_b64(), claim);
+            let text = claim_text(claims.payload(), claim);
             if let Some(Ok(value)) = text.map(HeaderValue::try_from) {
                 headers.insert(name.clone(), value);
             }
@@ -302,30 +304,37 @@ mod tests {
 
     /// A verified token as `verify` hands it over.
     struct Token {
-        values: IdentityValues,
-        payload_b64: HeaderValue,
+        values: [Option<String>; 6],
+        payload: String,
     }
 
     impl IdentitySource for Token {
-        fn identity_values(&self) -> &IdentityValues {
-            &self.values
+        fn identity_value(&self, which: IdentityValue) -> Option<HeaderValue> {
+            let text = self.values.get(which as usize)?.as_deref()?;
+            HeaderValue::from_str(text).ok()
         }
         fn token_use(&self) -> crate::config::TokenUse {
             crate::config::TokenUse::Access
         }
-        fn payload_b64(&self) -> &HeaderValue {
-            &self.payload_b64
+        fn payload(&self) -> &[u8] {
+            self.payload.as_bytes()
         }
     }
 
     fn token(username: Option<&str>, groups: &[&str], payload: &str) -> Token {
-        let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
-        let mut values = IdentityValues::new("u-1", username, None, &groups, Some("openid"));
-        values.set_client(Some("app"));
-        let payload_b64 = HeaderValue::from_str(&b64url(payload.as_bytes())).unwrap();
+        let groups = (!groups.is_empty()).then(|| groups.join(","));
+        let values = [
+            Some("u-1"),
+            username,
+            None,
+            groups.as_deref(),
+            Some("openid"),
+        ]
+        .map(|v| v.map(str::to_owned));
+        let [sub, username, email, groups, scope] = values;
         Token {
-            values,
-            payload_b64,
+            values: [sub, username, email, groups, scope, Some("app".to_owned())],
+            payload: payload.to_owned(),
         }
     }
 
@@ -344,8 +353,8 @@ mod tests {
         assert_eq!(value(&h, "x-auth-client-id").as_deref(), Some("app"));
         assert_eq!(value(&h, "x-auth-token-use").as_deref(), Some("access"));
         assert_eq!(value(&h, "x-auth-issuer").as_deref(), Some("main"));
-        let payload = claims.payload_b64.to_str().unwrap();
-        assert_eq!(value(&h, "x-auth-claims").as_deref(), Some(payload));
+        let payload = b64url(claims.payload.as_bytes());
+        assert_eq!(value(&h, "x-auth-claims"), Some(payload));
         assert_eq!(value(&h, "x-tenant-id").as_deref(), Some("t1,2"));
 
         let claims = token(None, &["solo"], "{}");
@@ -365,9 +374,8 @@ mod tests {
 
     #[test]
     fn claim_text_reads_scalars_and_arrays_of_them() {
-        let payload = b64url(br#"{"s":"a b","n":4.5,"b":true,"l":["x",1],"o":{"k":1},"m":[{}]}"#);
-        let payload = HeaderValue::from_str(&payload).unwrap();
-        let text = |name| claim_text(&payload, name);
+        let payload = br#"{"s":"a b","n":4.5,"b":true,"l":["x",1],"o":{"k":1},"m":[{}]}"#;
+        let text = |name| claim_text(payload, name);
         assert_eq!(text("s").as_deref(), Some("a b"));
         assert_eq!(text("n").as_deref(), Some("4.5"));
         assert_eq!(text("b").as_deref(), Some("true"));

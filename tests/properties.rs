@@ -218,7 +218,7 @@ fn bound(raw: &str, tenant: &str) -> Option<bool> {
     let (_, route) = tenant_table().find(&Method::GET, None, &normal)?;
     let claims = Tenant(tenant.to_owned());
     let subject = Subject {
-        groups: &[],
+        groups: cognigate::policy::Items::NONE,
         scope: "",
         token_use: TokenUse::Access,
         issuer: "main",

@@ -24,7 +24,7 @@ pub enum Claim<'a> {
     /// A string claim.
     Text(&'a str),
     /// An array of strings.
-    List(&'a [String]),
+    List(Items<'a>),
     /// Anything else: a number, boolean, object, or an array holding a non-string.
     Other,
 }
@@ -38,6 +38,56 @@ impl fmt::Display for Claim<'_> {
             Claim::List(items) => write!(f, "{items:?}"),
             Claim::Other => f.write_str("not a string or an array of strings"),
         }
+    }
+}
+
+/// The strings of an array claim, as the token holds them: each on its own, or joined
+/// by a separator that none of them holds (the verifier keeps `cognito:groups` and
+/// `aud` that way, in one buffer with the payload).
+#[derive(Clone, Copy)]
+pub enum Items<'a> {
+    /// Each item on its own.
+    Each(&'a [String]),
+    /// One or more items, joined by the `char`.
+    Joined(&'a str, char),
+}
+
+impl<'a> Items<'a> {
+    /// No items.
+    pub const NONE: Items<'static> = Items::Each(&[]);
+
+    /// The items, in order.
+    pub fn iter(self) -> impl Iterator<Item = &'a str> {
+        let (each, joined) = match self {
+            Items::Each(items) => (items, None),
+            Items::Joined(text, sep) => (&[][..], Some(text.split(sep))),
+        };
+        (each.iter().map(String::as_str)).chain(joined.into_iter().flatten())
+    }
+
+    /// Whether one of the items is `item`, exactly.
+    pub fn contains(self, item: &str) -> bool {
+        self.iter().any(|i| i == item)
+    }
+
+    /// Whether there is no item.
+    pub fn is_empty(self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+/// Two lists are equal when their items are, however they are held.
+impl PartialEq for Items<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Items<'_> {}
+
+impl fmt::Debug for Items<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -100,7 +150,7 @@ impl Check<'_> {
         match *self {
             Check::Claim { values, found, .. } => match found {
                 Claim::Text(text) => values.iter().any(|v| **v == *text),
-                Claim::List(items) => items.iter().any(|i| values.iter().any(|v| **v == **i)),
+                Claim::List(items) => items.iter().any(|i| values.iter().any(|v| **v == *i)),
                 Claim::Absent | Claim::Other => false,
             },
             Check::Binding { segment, found, .. } => {
@@ -213,7 +263,7 @@ pub(crate) mod tests {
             match self.0.iter().find(|(n, _)| *n == name) {
                 None => Claim::Absent,
                 Some((_, TestClaim::Text(t))) => Claim::Text(t),
-                Some((_, TestClaim::List(l))) => Claim::List(l),
+                Some((_, TestClaim::List(l))) => Claim::List(Items::Each(l)),
                 Some((_, TestClaim::Other)) => Claim::Other,
             }
         }
@@ -384,7 +434,14 @@ pub(crate) mod tests {
     fn found_values_display_for_explain() {
         assert_eq!(Claim::Absent.to_string(), "absent");
         assert_eq!(Claim::Text("a\"b").to_string(), "\"a\\\"b\"");
-        assert_eq!(Claim::List(&["x".to_owned()]).to_string(), "[\"x\"]");
+        assert_eq!(
+            Claim::List(Items::Each(&["x".to_owned()])).to_string(),
+            "[\"x\"]"
+        );
+        assert_eq!(
+            Claim::List(Items::Joined("x,y", ',')).to_string(),
+            r#"["x", "y"]"#
+        );
         assert_eq!(
             Claim::Other.to_string(),
             "not a string or an array of strings"

@@ -12,7 +12,7 @@ pub mod rule;
 pub(crate) mod shadow;
 pub mod table;
 
-pub use claims::{Check, Claim, ClaimRules, ClaimSource};
+pub use claims::{Check, Claim, ClaimRules, ClaimSource, Items};
 pub(crate) use host::HostFilter;
 pub use host::is_valid_host;
 pub use path::{PathError, normalize};

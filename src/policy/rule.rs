@@ -1,6 +1,6 @@
 //! Per-route authorization rules over a verified token's subject.
 
-use super::claims::{Check, ClaimSource};
+use super::claims::{Check, ClaimSource, Items};
 use super::table::Route;
 use crate::config::TokenUse;
 
@@ -8,7 +8,7 @@ use crate::config::TokenUse;
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
     /// `cognito:groups`.
-    pub groups: &'a [String],
+    pub groups: Items<'a>,
     /// `scope`, space-separated, as issued (RFC 6749 §3.3).
     pub scope: &'a str,
     /// The token's `token_use`.
@@ -209,7 +209,7 @@ mod tests {
         let groups = strings(groups);
         let claims = TestClaims::default();
         let subject = Subject {
-            groups: &groups,
+            groups: Items::Each(&groups),
             scope,
             token_use: use_,
             issuer,
@@ -222,7 +222,7 @@ mod tests {
     fn with_claims(config: RouteConfig, claims: TestClaims, path: &str) -> Result<(), Forbidden> {
         let table = RouteTable::compile(&[config]).unwrap();
         let subject = Subject {
-            groups: &[],
+            groups: Items::NONE,
             scope: "",
             token_use: TokenUse::Access,
             issuer: "main",
@@ -421,7 +421,7 @@ mod tests {
         let table = RouteTable::compile(&[config]).unwrap();
         let reason = |scope: &str, claims: TestClaims| {
             let subject = Subject {
-                groups: &[],
+                groups: Items::NONE,
                 scope,
                 token_use: TokenUse::Access,
                 issuer: "main",

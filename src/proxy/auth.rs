@@ -8,9 +8,9 @@ use super::token::{self, Found};
 use crate::config::AuthMode;
 use crate::jwks::KeyStore;
 use crate::login::SessionCookie;
-use crate::policy::{Claim, ClaimSource, Forbidden, Mismatch, PathError, Route, Subject, path};
+use crate::policy::{Forbidden, Mismatch, PathError, Route, Subject, path};
 use crate::revoke::{OnlineOutcome, Revocations, Revoked, TokenIds};
-use crate::verify::{self, AuthError, ClaimRef, Claims, NumericDate, Verified};
+use crate::verify::{self, AuthError, Claims, NumericDate, Verified};
 use http::{HeaderMap, Method};
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -346,7 +346,7 @@ fn missing<T: Trace>(
 /// [`Refusal::InvalidToken`] with [`AuthError::Audience`].
 pub(crate) fn audience(snap: &Snapshot, claims: &Claims) -> Result<(), Refusal> {
     match snap.resource.as_ref().and_then(|r| r.audience()) {
-        Some(url) if !claims.aud.iter().any(|a| a == url) => {
+        Some(url) if !claims.aud().iter().any(|a| a == url) => {
             Err(Refusal::InvalidToken(AuthError::Audience))
         }
         _ => Ok(()),
@@ -396,7 +396,7 @@ async fn not_revoked<T: Trace>(
         called: true,
     } = &outcome
     {
-        tracing::warn!(sub = %verified.claims.sub, last_answer = ?last, problem = %why,
+        tracing::warn!(sub = %verified.claims.sub(), last_answer = ?last, problem = %why,
             "online check: Cognito unreachable, the last answer stands (fail open)");
     }
     trace.admit_step(Step::Online {
@@ -416,15 +416,15 @@ fn online_target<'s>(snap: &'s Snapshot, verified: &'s Verified) -> Option<(&'s 
         return None;
     }
     let claims = &verified.claims;
-    let scoped = (claims.scope.as_deref())
+    let scoped = (claims.scope())
         .is_some_and(|s| s.split_ascii_whitespace().any(|s| s == COGNITO_ADMIN_SCOPE));
-    if claims.token_use != crate::config::TokenUse::Access || !scoped {
+    if claims.token_use() != crate::config::TokenUse::Access || !scoped {
         return None;
     }
     let endpoint = snap.config.issuers[verified.issuer_idx]
         .api_endpoint
         .as_deref()?;
-    let origin = claims.origin_jti.as_deref().or(claims.jti.as_deref())?;
+    let origin = claims.origin_jti().or(claims.jti())?;
     Some((endpoint, origin))
 }
 
@@ -439,7 +439,7 @@ fn fresh_enough<T: Trace>(
     let Some(max_age) = route.config().max_age else {
         return Ok(());
     };
-    let auth_time = claims.auth_time;
+    let auth_time = claims.auth_time();
     let fresh = auth_time.is_some_and(|at| now as f64 - at.0 <= max_age.as_secs_f64());
     let outcome = if fresh { Ok(()) } else { Err(()) };
     trace.admit_step(Step::Freshness {
@@ -483,23 +483,11 @@ pub(crate) fn authorize<T: Trace>(
 /// What the route rules see of verified `claims` from the issuer named `issuer`.
 pub fn subject<'a>(claims: &'a Claims, issuer: &'a str) -> Subject<'a> {
     Subject {
-        groups: &claims.groups,
-        scope: claims.scope.as_deref().unwrap_or(""),
-        token_use: claims.token_use,
+        groups: claims.groups(),
+        scope: claims.scope().unwrap_or(""),
+        token_use: claims.token_use(),
         issuer,
         claims,
-    }
-}
-
-/// The verifier's by-name view of the claims, in the rules' terms.
-impl ClaimSource for Claims {
-    fn claim(&self, name: &str) -> Claim<'_> {
-        match self.by_name(name) {
-            ClaimRef::Absent => Claim::Absent,
-            ClaimRef::Text(text) => Claim::Text(text),
-            ClaimRef::List(items) => Claim::List(items),
-            ClaimRef::Other => Claim::Other,
-        }
     }
 }
 

@@ -190,7 +190,7 @@ impl Gate {
             status,
             latency_ms: millis(elapsed),
             upstream_ms: outcome.upstream_ms.unwrap_or(-1.0),
-            sub: outcome.principal.as_ref().map_or("-", |c| &*c.sub),
+            sub: outcome.principal.as_ref().map_or("-", |c| c.sub()),
             reason: outcome.reason.unwrap_or("-"),
         }
         .log();

@@ -12,7 +12,8 @@ use crate::login::flow::{self, safe_return_path};
 use crate::login::idp::{IdpError, TokenSet};
 use crate::login::session::Session;
 use crate::login::{Login, SessionCookie};
-use crate::verify::{AuthError, ClaimRef, Verified};
+use crate::policy::Claim;
+use crate::verify::{AuthError, Verified};
 use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
@@ -446,7 +447,7 @@ pub async fn admit_session<T: Trace>(
         }
         Err(refusal) => return SessionOutcome::Refused(refusal),
     };
-    let fresh = current.filter(|v| v.claims.exp.0 - leeway > now as f64);
+    let fresh = current.filter(|v| v.claims.exp().0 - leeway > now as f64);
     if let Some(verified) = fresh {
         trace.admit_step(Step::Session(SessionStep::Used));
         return admitted(login, verified, session, present);
@@ -556,7 +557,7 @@ pub(super) fn step_up<T: Trace>(
 /// A token of the login issuer, for the login client, of the expected kind.
 fn is_session_token(login: &Login, v: &Verified) -> bool {
     v.issuer_idx == login.settings.issuer_idx
-        && v.claims.token_use == TokenUse::Access
+        && v.claims.token_use() == TokenUse::Access
         && v.claims.client() == Some(login.settings.client_id.as_str())
 }
 
@@ -602,12 +603,12 @@ async fn new_session(
         .id_verifier
         .verify(&tokens.id_token, keys, auth::now())
         .map_err(|e| format!("the id token from the provider does not verify: {e}"))?;
-    if id.issuer_idx != login.settings.issuer_idx || id.claims.sub != access.claims.sub {
+    if id.issuer_idx != login.settings.issuer_idx || id.claims.sub() != access.claims.sub() {
         return Err("the id token is not of the access token's issuer and user".into());
     }
     if let Some(expected) = nonce {
         match id.claims.by_name("nonce") {
-            ClaimRef::Text(n) if n == expected => {}
+            Claim::Text(n) if n == expected => {}
             _ => return Err("the id token's nonce is not this sign-in's".into()),
         }
     }
@@ -615,7 +616,7 @@ async fn new_session(
         access_token: tokens.access_token,
         id_token: tokens.id_token,
         refresh_token: tokens.refresh_token.or(previous_refresh),
-        email: id.claims.email.as_deref().map(str::to_owned),
+        email: id.claims.email().map(str::to_owned),
         signed_in_at,
     })
 }

@@ -23,10 +23,10 @@ impl<'a> TokenIds<'a> {
     /// The ids of verified `claims`.
     pub fn of(claims: &'a Claims) -> TokenIds<'a> {
         TokenIds {
-            jti: claims.jti.as_deref(),
-            origin_jti: claims.origin_jti.as_deref(),
-            sub: &claims.sub,
-            iat: claims.iat.map(|d| d.0),
+            jti: claims.jti(),
+            origin_jti: claims.origin_jti(),
+            sub: claims.sub(),
+            iat: claims.iat().map(|d| d.0),
         }
     }
 }

@@ -27,7 +27,7 @@ const SLOT_BYTES: usize = 3 * std::mem::size_of::<(Key, Entry)>() / 2 + 64;
 
 /// The entry count quick_cache sizes its ghost list by, for a byte bound: about what a
 /// 900-byte Cognito access token's entry weighs (benches/RESULTS.md, issue 26).
-const TYPICAL_ENTRY_BYTES: u64 = 1_500;
+const TYPICAL_ENTRY_BYTES: u64 = 700;
 
 #[derive(Clone)]
 struct Entry {
@@ -101,7 +101,7 @@ impl TokenCache {
         let current = keys.get(entry.verified.issuer_idx);
         let same_keys =
             current.is_some_and(|set| std::ptr::eq(entry.keys.as_ptr(), Arc::as_ptr(&set)));
-        if !same_keys || entry.verified.claims.exp.0 + leeway <= now {
+        if !same_keys || entry.verified.claims.exp().0 + leeway <= now {
             self.entries.remove(key);
             return None;
         }

@@ -35,10 +35,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::HeaderValue;
 use jsonwebtoken::{Algorithm, errors::ErrorKind};
 
-pub use claims::{ClaimRef, Claims, NumericDate, UNREADABLE_CLAIMS};
+pub use claims::{Claims, NumericDate, UNREADABLE_CLAIMS};
 pub use error::AuthError;
 pub use token::MAX_TOKEN_BYTES;
 use trace::traced;
@@ -211,17 +210,13 @@ impl Verifier {
             payload.as_ref().map(|_| ()).map_err(|e| *e),
         )?;
         let payload = payload?;
-        // The payload segment, copied once: the `X-Auth-Claims` value of every request
-        // that forwards this token (the cache keeps it, not the whole token text).
-        let payload_b64 = HeaderValue::from_str(segments.payload)
-            .map_err(|_| AuthError::Malformed("token is not text"))?;
         // The payload is read once, here; before the signature holds, only `iss` is
         // used (to pick the issuer whose keys must verify it). A payload the typed read
         // refuses is read again for `iss` alone, so that an unsigned or forged token is
         // refused for its signature before its claims are judged.
-        let claims = Claims::parse(&payload, payload_b64, &self.claim_names);
+        let claims = Claims::parse(&payload, &self.claim_names);
         let iss = match &claims {
-            Ok(claims) => Ok(Cow::Borrowed(&*claims.iss)),
+            Ok(claims) => Ok(Cow::Borrowed(claims.iss())),
             Err(_) => token::unverified_iss(&payload),
         };
         let issuer_idx = self.issuer_index(iss, trace)?;
@@ -310,7 +305,7 @@ impl Verifier {
         trace: &mut T,
     ) -> Result<(), AuthError> {
         let issuer = &self.issuers[idx];
-        if *claims.iss != *issuer.issuer {
+        if *claims.iss() != *issuer.issuer {
             return Err(AuthError::WrongIssuer); // unreachable: same bytes as the lookup
         }
         check_times(claims, now, self.leeway, trace)?;
@@ -353,14 +348,14 @@ fn check_times<T: Trace>(
         now,
         leeway,
     };
-    let expired = claims.exp.0 + leeway <= now;
+    let expired = claims.exp().0 + leeway <= now;
     let outcome = if expired {
         Err(AuthError::Expired)
     } else {
         Ok(())
     };
-    traced(trace, time("exp", Some(claims.exp)), outcome)?;
-    for (claim, at) in [("nbf", claims.nbf), ("iat", claims.iat)] {
+    traced(trace, time("exp", Some(claims.exp())), outcome)?;
+    for (claim, at) in [("nbf", claims.nbf()), ("iat", claims.iat())] {
         let outcome = match at.is_some_and(|at| at.0 > now + leeway) {
             true => Err(AuthError::NotYetValid(claim)),
             false => Ok(()),
@@ -373,11 +368,11 @@ fn check_times<T: Trace>(
 /// A Cognito user pool always says which kind of token it issued; the issuer must
 /// accept that kind.
 fn check_token_use(issuer: &Issuer, claims: &Claims) -> Result<(), AuthError> {
-    if issuer.cognito && claims.declared_use.is_none() {
+    if issuer.cognito && claims.declared_use().is_none() {
         return Err(AuthError::Malformed("token_use is missing"));
     }
-    if !issuer.token_use.contains(&claims.token_use) {
-        return Err(AuthError::WrongTokenUse(claims.token_use));
+    if !issuer.token_use.contains(&claims.token_use()) {
+        return Err(AuthError::WrongTokenUse(claims.token_use()));
     }
     Ok(())
 }

@@ -315,18 +315,18 @@ impl verify::Trace for Printer<'_> {
             } => time(claim, at.map(|at| at.0), now, leeway),
             S::TokenUse { issuer, claims } => {
                 let accepted: Vec<&str> = issuer.token_use.iter().map(|t| t.as_str()).collect();
-                let derived = match claims.declared_use {
+                let derived = match claims.declared_use() {
                     None => " (no token_use claim: derived)",
                     Some(_) => "",
                 };
                 format!(
                     "token_use: {}{derived} (issuer {:?} accepts {accepted:?})",
-                    claims.token_use.as_str(),
+                    claims.token_use().as_str(),
                     issuer.name
                 )
             }
             S::Client { issuer, claims } => {
-                let field = match claims.declared_use {
+                let field = match claims.declared_use() {
                     Some(TokenUse::Access) => "client_id",
                     Some(TokenUse::Id) => "aud",
                     None => "client_id / azp / aud",
@@ -345,10 +345,10 @@ impl verify::Trace for Printer<'_> {
 fn describe_claims(claims: &Claims) -> String {
     format!(
         "claims: sub {:?}, token_use {}, groups {:?}, scope {:?}",
-        claims.sub,
-        claims.token_use.as_str(),
-        claims.groups,
-        claims.scope.as_deref().unwrap_or("")
+        claims.sub(),
+        claims.token_use().as_str(),
+        claims.groups(),
+        claims.scope().unwrap_or("")
     )
 }
 

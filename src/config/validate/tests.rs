@@ -450,6 +450,11 @@ const WARNINGS: &[(&str, &str, &str)] = &[
     ),
     ("", "routes", "no routes: every request is refused with 403"),
     (
+        "[token]\ncache_size = \"64KB\"",
+        "token.cache_size",
+        "\"64KB\" holds fewer than 100 cached tokens",
+    ),
+    (
         "[[routes]]\npath = \"/api/**\"\n[[routes]]\npath = \"/api/{id}\"\nmethods = [\"GET\"]",
         "routes[1]",
         "never matches: routes[0] (/api/**) matches every request it would",
@@ -571,4 +576,14 @@ fn cache_size_is_a_count_or_a_size_in_the_file_or_the_environment() {
     let env = |value| [("COGNIGATE_TOKEN__CACHE_SIZE", value)];
     assert_eq!(size("", &env("2GiB")), CacheSize::Bytes(2 << 30));
     assert_eq!(size("", &env("100000")), CacheSize::Entries(100_000));
+}
+
+#[test]
+fn only_a_byte_bound_under_64_kib_is_a_warning() {
+    for fine in ["64KiB", "64MiB", "0B", "64"] {
+        let snippet = format!("[token]\ncache_size = \"{fine}\"");
+        let warnings = load(&snippet).unwrap().warnings;
+        let about_size = warnings.iter().any(|w| w.path == "token.cache_size");
+        assert!(!about_size, "{fine}: {warnings:?}");
+    }
 }

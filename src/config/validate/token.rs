@@ -49,7 +49,17 @@ impl Checker {
             Some(RawCacheSize::Count(n)) => return CacheSize::Entries(n),
             Some(RawCacheSize::Text(text)) => text,
         };
-        parse_cache_size(&text).unwrap_or_else(|| {
+        let size = parse_cache_size(&text);
+        if let Some(CacheSize::Bytes(1..MIN_USEFUL_BYTES)) = size {
+            self.warn(
+                "token.cache_size",
+                format!(
+                    "{text:?} holds fewer than 100 cached tokens (~700 bytes each): \
+                     was a size in MiB, or an entry count, meant?"
+                ),
+            );
+        }
+        size.unwrap_or_else(|| {
             self.error(
                 "token.cache_size",
                 format!(
@@ -61,6 +71,9 @@ impl Checker {
         })
     }
 }
+
+/// Below this a byte bound holds fewer than ~100 tokens: likely a unit mistaken.
+const MIN_USEFUL_BYTES: u64 = 64 * 1024;
 
 /// `"100000"` (a count, as the environment writes one) or a whole number of a unit:
 /// `"64MiB"`, `"500 MB"`. `None` when it is neither, or past `u64`.

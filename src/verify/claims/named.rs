@@ -12,19 +12,7 @@ use serde::de::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::{Claims, NumericDate};
-
-/// A claim as the route rules read it, borrowed from the verified claims.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimRef<'a> {
-    /// No such claim, or `null`.
-    Absent,
-    /// A string.
-    Text(&'a str),
-    /// An array of strings.
-    List(&'a [String]),
-    /// A number, boolean, object, or an array holding a non-string.
-    Other,
-}
+use crate::policy::{Claim, ClaimSource, Items};
 
 /// The values of the claims the routes name, in the order of `names`.
 #[derive(Debug, Clone)]
@@ -96,13 +84,13 @@ impl Named {
         self.values.get_mut(at)
     }
 
-    fn get(&self, name: &str) -> ClaimRef<'_> {
+    fn get(&self, name: &str) -> Claim<'_> {
         let at = self.names.iter().position(|n| **n == *name);
         match at.and_then(|at| self.values.get(at)) {
-            None | Some(NamedValue::Absent) => ClaimRef::Absent,
-            Some(NamedValue::Text(text)) => ClaimRef::Text(text),
-            Some(NamedValue::List(items)) => ClaimRef::List(items),
-            Some(NamedValue::Other) => ClaimRef::Other,
+            None | Some(NamedValue::Absent) => Claim::Absent,
+            Some(NamedValue::Text(text)) => Claim::Text(text),
+            Some(NamedValue::List(items)) => Claim::List(Items::Each(items)),
+            Some(NamedValue::Other) => Claim::Other,
         }
     }
 }
@@ -111,52 +99,58 @@ impl Claims {
     /// Any claim by name, for the route rules: the typed claims as read (`aud` and
     /// `cognito:groups` as arrays, the time claims as numbers), any other claim only when
     /// its name was given to the verifier (a route names it), else absent.
-    pub fn by_name(&self, name: &str) -> ClaimRef<'_> {
+    pub fn by_name(&self, name: &str) -> Claim<'_> {
         match name {
-            "sub" => ClaimRef::Text(&self.sub),
-            "iss" => ClaimRef::Text(&self.iss),
+            "sub" => Claim::Text(self.sub()),
+            "iss" => Claim::Text(self.iss()),
             "token_use" => text(self.declared_use.map(|u| u.as_str())),
-            "client_id" => text(self.client_id.as_deref()),
-            "azp" => text(self.azp.as_deref()),
-            "username" => text(self.username.as_deref()),
-            "cognito:username" => text(self.cognito_username.as_deref()),
-            "email" => text(self.email.as_deref()),
-            "scope" => text(self.scope.as_deref()),
-            "jti" => text(self.jti.as_deref()),
-            "origin_jti" => text(self.origin_jti.as_deref()),
-            "aud" => list(&self.aud),
-            "cognito:groups" => list(&self.groups),
-            "exp" => ClaimRef::Other,
-            "nbf" => date(self.nbf),
-            "iat" => date(self.iat),
-            "auth_time" => date(self.auth_time),
-            _ => self.named.get(name),
+            "client_id" => text(self.client_id()),
+            "azp" => text(self.azp()),
+            "username" => text(self.text(super::Field::Username)),
+            "cognito:username" => text(self.text(super::Field::CognitoUsername)),
+            "email" => text(self.email()),
+            "scope" => text(self.scope()),
+            "jti" => text(self.jti()),
+            "origin_jti" => text(self.origin_jti()),
+            "aud" => list(self.aud()),
+            "cognito:groups" => list(self.groups()),
+            "exp" => Claim::Other,
+            "nbf" => date(self.nbf()),
+            "iat" => date(self.iat()),
+            "auth_time" => date(self.auth_time()),
+            _ => (self.named.as_ref()).map_or(Claim::Absent, |named| named.get(name)),
         }
     }
 }
 
-fn text(text: Option<&str>) -> ClaimRef<'_> {
-    text.map_or(ClaimRef::Absent, ClaimRef::Text)
+/// The rules read a verified token's claims by name.
+impl ClaimSource for Claims {
+    fn claim(&self, name: &str) -> Claim<'_> {
+        self.by_name(name)
+    }
+}
+
+fn text(text: Option<&str>) -> Claim<'_> {
+    text.map_or(Claim::Absent, Claim::Text)
 }
 
 /// A number: never meets a rule, but is not absent.
-fn date(date: Option<NumericDate>) -> ClaimRef<'static> {
-    date.map_or(ClaimRef::Absent, |_| ClaimRef::Other)
+fn date(date: Option<NumericDate>) -> Claim<'static> {
+    date.map_or(Claim::Absent, |_| Claim::Other)
 }
 
 /// An absent array claim reads as empty: tell neither apart from absent.
-fn list(items: &[String]) -> ClaimRef<'_> {
+fn list(items: Items<'_>) -> Claim<'_> {
     if items.is_empty() {
-        ClaimRef::Absent
+        Claim::Absent
     } else {
-        ClaimRef::List(items)
+        Claim::List(items)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn names(list: &[&str]) -> Arc<[Box<str>]> {
         list.iter().map(|n| Box::from(*n)).collect()
@@ -164,11 +158,7 @@ mod tests {
 
     fn read(extra: &str, wanted: &[&str]) -> Result<Claims, serde_json::Error> {
         let json = format!(r#"{{"sub":"u","iss":"i","token_use":"access","exp":100{extra}}}"#);
-        Claims::parse(
-            json.as_bytes(),
-            HeaderValue::from_static(""),
-            &names(wanted),
-        )
+        Claims::parse(json.as_bytes(), &names(wanted))
     }
 
     #[test]
@@ -190,13 +180,13 @@ mod tests {
         )
         .unwrap();
         let roles = ["a".to_owned(), "b".to_owned()];
-        assert_eq!(c.by_name("custom:tenant_id"), ClaimRef::Text("acme"));
-        assert_eq!(c.by_name("custom:roles"), ClaimRef::List(&roles));
+        assert_eq!(c.by_name("custom:tenant_id"), Claim::Text("acme"));
+        assert_eq!(c.by_name("custom:roles"), Claim::List(Items::Each(&roles)));
         for other in ["n", "b", "o", "mixed"] {
-            assert_eq!(c.by_name(other), ClaimRef::Other, "{other}");
+            assert_eq!(c.by_name(other), Claim::Other, "{other}");
         }
         for absent in ["nul", "gone", "other", "custom:Tenant_id"] {
-            assert_eq!(c.by_name(absent), ClaimRef::Absent, "{absent}");
+            assert_eq!(c.by_name(absent), Claim::Absent, "{absent}");
         }
     }
 
@@ -208,16 +198,19 @@ mod tests {
         )
         .unwrap();
         let groups = ["g".to_owned()];
-        assert_eq!(c.by_name("sub"), ClaimRef::Text("u"));
-        assert_eq!(c.by_name("email"), ClaimRef::Text("e@x"));
-        assert_eq!(c.by_name("token_use"), ClaimRef::Text("access"));
-        assert_eq!(c.by_name("client_id"), ClaimRef::Text("c"));
-        assert_eq!(c.by_name("cognito:groups"), ClaimRef::List(&groups));
-        assert_eq!(c.by_name("exp"), ClaimRef::Other);
-        assert_eq!(c.by_name("iat"), ClaimRef::Other);
-        assert_eq!(c.by_name("nbf"), ClaimRef::Absent);
-        assert_eq!(c.by_name("aud"), ClaimRef::Absent);
-        assert_eq!(c.by_name("scope"), ClaimRef::Absent);
+        assert_eq!(c.by_name("sub"), Claim::Text("u"));
+        assert_eq!(c.by_name("email"), Claim::Text("e@x"));
+        assert_eq!(c.by_name("token_use"), Claim::Text("access"));
+        assert_eq!(c.by_name("client_id"), Claim::Text("c"));
+        assert_eq!(
+            c.by_name("cognito:groups"),
+            Claim::List(Items::Each(&groups))
+        );
+        assert_eq!(c.by_name("exp"), Claim::Other);
+        assert_eq!(c.by_name("iat"), Claim::Other);
+        assert_eq!(c.by_name("nbf"), Claim::Absent);
+        assert_eq!(c.by_name("aud"), Claim::Absent);
+        assert_eq!(c.by_name("scope"), Claim::Absent);
     }
 
     #[test]
@@ -225,13 +218,13 @@ mod tests {
         let wanted = ["custom:tenant_id"];
         assert!(read(r#","custom:tenant_id":"a","custom:tenant_id":"b""#, &wanted).is_err());
         let escaped = read(r#","custom\u003atenant_id":"\u0061cme""#, &wanted).unwrap();
-        assert_eq!(escaped.by_name("custom:tenant_id"), ClaimRef::Text("acme"));
+        assert_eq!(escaped.by_name("custom:tenant_id"), Claim::Text("acme"));
     }
 
     #[test]
     fn without_names_nothing_extra_is_kept() {
         let c = read(r#","custom:tenant_id":"acme""#, &[]).unwrap();
-        assert_eq!(c.by_name("custom:tenant_id"), ClaimRef::Absent);
-        assert!(c.named.values.is_empty());
+        assert_eq!(c.by_name("custom:tenant_id"), Claim::Absent);
+        assert!(c.named.is_none());
     }
 }
