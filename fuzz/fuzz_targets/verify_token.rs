@@ -141,13 +141,33 @@ fn check_rules(v: &Verified, payload: &str) {
     let c = &v.claims;
     let (now, leeway) = (NOW as f64, LEEWAY as f64);
     assert_eq!(v.issuer_idx, 0);
-    assert_eq!(c.iss, ISS);
-    assert!(c.exp.0 + leeway > now, "expired token accepted: {payload}");
-    assert!(c.nbf.is_none_or(|d| d.0 <= now + leeway), "{payload}");
-    assert!(c.iat.is_none_or(|d| d.0 <= now + leeway), "{payload}");
-    assert_eq!(c.token_use, TokenUse::Access);
+    assert_eq!(c.iss(), ISS);
+    assert!(c.exp().0 + leeway > now, "expired token accepted: {payload}");
+    assert!(c.nbf().is_none_or(|d| d.0 <= now + leeway), "{payload}");
+    assert!(c.iat().is_none_or(|d| d.0 <= now + leeway), "{payload}");
+    assert_eq!(c.token_use(), TokenUse::Access);
     assert_eq!(c.client(), Some(CLIENT));
-    // The header value is the exact payload segment that was signed.
+    // The claims are held as spans of the payload (escaped text appended): each reads
+    // as a JSON parser reads it, and the payload is the exact one that was signed.
+    assert_eq!(c.payload(), payload.as_bytes());
     let value: serde_json::Value = serde_json::from_str(payload).unwrap();
-    assert!(value.is_object());
+    let text = |name: &str| value.get(name).and_then(|v| v.as_str());
+    assert_eq!(Some(c.sub()), text("sub"), "{payload}");
+    assert_eq!(c.scope(), text("scope"), "{payload}");
+    assert_eq!(c.username(), text("username"), "{payload}");
+    assert_eq!(c.jti(), text("jti"), "{payload}");
+    assert_eq!(c.origin_jti(), text("origin_jti"), "{payload}");
+    let list = |name: &str| -> Vec<String> {
+        match value.get(name) {
+            Some(serde_json::Value::Array(items)) => {
+                items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect()
+            }
+            Some(serde_json::Value::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let groups: Vec<String> = c.groups().iter().map(str::to_owned).collect();
+    assert_eq!(groups, list("cognito:groups"), "{payload}");
+    let aud: Vec<String> = c.aud().iter().map(str::to_owned).collect();
+    assert_eq!(aud, list("aud"), "{payload}");
 }
